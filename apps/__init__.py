@@ -1,0 +1,1 @@
+"""medkeras applications: polyp, frames, pe, cimt."""

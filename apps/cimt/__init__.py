@@ -1,0 +1,1 @@
+"""Application placeholder: see the project issues (Tajbakhsh et al. 2016)."""
