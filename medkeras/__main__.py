@@ -15,7 +15,7 @@ def _convert(args):
     import medkeras
     model_class = {"alexnet": medkeras.AlexNet, "squeezenet": medkeras.SqueezeNet}[args.model]
     if os.path.exists(args.output) and not args.force:
-        raise SystemExit(f"error: {args.output} exists (use --force to overwrite)")
+        raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
     net = medkeras.caffe.read_caffemodel(args.caffemodel)
     head = next(spec.caffe_name for spec in model_class.caffe_specs
                 if spec.keras_name == model_class.tunable_layers[-1])
@@ -48,7 +48,7 @@ def main(argv=None):
     try:
         args.run(args)
     except (CaffeModelError, medkeras.WeightsUnavailableError, FileNotFoundError,
-            ValueError) as err:
+            FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

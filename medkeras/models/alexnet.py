@@ -65,10 +65,7 @@ class AlexNet(TunableModel):
 
     def __init__(self, classes=1000, weights=None, *, init="gaussian", dropout=0.5,
                  trainable_from="conv1", seed=None, name="alexnet", **kwargs):
-        if not isinstance(classes, int) or classes < 2:
-            raise ValueError(f"classes must be an integer >= 2, got {classes!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self._check_arguments(classes, dropout)
         init = canonical_init(init)
 
         def inits(std, bias, index):
@@ -94,13 +91,5 @@ class AlexNet(TunableModel):
         x = keras.layers.Dense(classes, name="fc8", **inits(0.01, 0.0, 7))(x)
         outputs = keras.layers.Softmax(name="prob")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-
-        self.classes, self.init, self.dropout, self.seed = classes, init, dropout, seed
-        self._trainable_from = self.tunable_layers[0]
-        self._load_initial_weights(weights)
-        self.set_trainable_from(trainable_from)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "classes": self.classes,
-                "init": self.init, "dropout": self.dropout,
-                "trainable_from": self.trainable_from, "seed": self.seed}
+        self._finish_init(classes=classes, init=init, dropout=dropout, seed=seed,
+                          weights=weights, trainable_from=trainable_from)

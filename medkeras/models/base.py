@@ -123,7 +123,27 @@ class TunableModel(keras.Model):
                 f"weights={weights!r}: expected None, 'imagenet', a .caffemodel file or a Keras "
                 ".weights.h5 file")
 
-    # -- serialisation ------------------------------------------------------------------
+    # -- construction and serialisation ---------------------------------------------------
+    @staticmethod
+    def _check_arguments(classes, dropout):
+        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
+            raise ValueError(f"classes must be an integer >= 2, got {classes!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+
+    def _finish_init(self, *, classes, init, dropout, seed, weights, trainable_from):
+        """Record the constructor arguments, load ``weights``, freeze for ``trainable_from``."""
+        self.classes, self.init, self.dropout, self.seed = classes, init, dropout, seed
+        self._trainable_from = self.tunable_layers[0]
+        self._load_initial_weights(weights)
+        self.set_trainable_from(trainable_from)
+
+    def get_config(self):
+        # Weights are not configuration: they travel in the .keras archive.
+        return {"name": self.name, "trainable": self.trainable, "classes": self.classes,
+                "init": self.init, "dropout": self.dropout,
+                "trainable_from": self.trainable_from, "seed": self.seed}
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)

@@ -58,10 +58,7 @@ class SqueezeNet(TunableModel):
     def __init__(self, classes=1000, weights=None, *, init="xavier", dropout=0.5,
                  trainable_from="conv1", seed=None, classifier_relu=None, name="squeezenet",
                  **kwargs):
-        if not isinstance(classes, int) or classes < 2:
-            raise ValueError(f"classes must be an integer >= 2, got {classes!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self._check_arguments(classes, dropout)
         init = canonical_init(init)
         if classifier_relu is None:
             classifier_relu = classes == 1000
@@ -92,15 +89,9 @@ class SqueezeNet(TunableModel):
         x = keras.layers.GlobalAveragePooling2D(name="pool10")(x)
         outputs = keras.layers.Softmax(name="prob")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-
-        self.classes, self.init, self.dropout, self.seed = classes, init, dropout, seed
         self.classifier_relu = bool(classifier_relu)
-        self._trainable_from = self.tunable_layers[0]
-        self._load_initial_weights(weights)
-        self.set_trainable_from(trainable_from)
+        self._finish_init(classes=classes, init=init, dropout=dropout, seed=seed,
+                          weights=weights, trainable_from=trainable_from)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "classes": self.classes,
-                "init": self.init, "dropout": self.dropout,
-                "trainable_from": self.trainable_from, "seed": self.seed,
-                "classifier_relu": self.classifier_relu}
+        return {**super().get_config(), "classifier_relu": self.classifier_relu}
