@@ -1,0 +1,1 @@
+"""The experiment engine: training runs, frozen-prefix caching, sweeps and reports."""

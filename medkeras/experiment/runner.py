@@ -1,0 +1,266 @@
+"""Train one scheme with the paper's recipe: validation AUC every epoch, early stopping at the
+best validation AUC (best weights restored), a checkpoint every epoch and automatic resume,
+CSV and TensorBoard logs, a progress bar, optional frozen-prefix caching."""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+
+import keras
+import numpy as np
+
+from medkeras.experiment.cache import compute_features, split_frozen_prefix
+from medkeras.training import SCRATCH, paper_optimizer
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How one scheme trains.
+
+    ``positive_classes`` declares which classes count as positive for the validation AUC of
+    a multi-class task (the paper merges CIMT's two interface classes against background).
+    ``patience`` is in epochs without a better validation AUC.
+    """
+    epochs: int = 30
+    batch_size: int = 64
+    patience: int = 5
+    positive_classes: tuple = (1,)
+    cache_frozen: bool = True
+    seed: int = 0
+    learning_rate: float = None  # None: the backbone's default (Table II for AlexNet)
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, batch_size and patience must be >= 1")
+        self.positive_classes = tuple(int(c) for c in self.positive_classes)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    scheme: str
+    best_val_auc: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    history: list  # per epoch: {"epoch", "iterations", "loss", "val_auc"}
+    cached: bool
+
+
+def validation_auc(probabilities, labels, positive_classes):
+    """Binary ROC AUC of the summed probability of ``positive_classes`` (scikit-learn)."""
+    from sklearn.metrics import roc_auc_score
+
+    positive = np.isin(labels, positive_classes)
+    if positive.all() or not positive.any():
+        raise ValueError("the validation set needs both positive and negative examples")
+    return float(roc_auc_score(positive, probabilities[:, list(positive_classes)].sum(axis=1)))
+
+
+class ShuffledBatches(keras.utils.PyDataset):
+    """One epoch's batches, in an order drawn from a permutation seeded by (seed, epoch).
+
+    The order depends on nothing but the seed and the epoch (not on when Keras reads ahead),
+    so cached and uncached training and a resumed run see exactly the same batches.  Rows of
+    a batch are read in index order (friendlier to ``.npy`` memmaps; the order inside a
+    batch does not change its gradient).
+    """
+
+    def __init__(self, x, y, batch_size, *, seed, epoch):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, np.asarray(y), batch_size
+        self._order = np.random.default_rng([seed, epoch]).permutation(len(self.y))
+
+    def __len__(self):
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
+        return np.asarray(self.x[rows]), self.y[rows]
+
+
+def _rng_states(model):
+    """The states of the model's random generators (dropout masks), by layer name."""
+    return {layer.name: np.asarray(layer.seed_generator.state.numpy())
+            for layer in model.layers if getattr(layer, "seed_generator", None) is not None}
+
+
+def _set_rng_states(model, states):
+    for layer in model.layers:
+        if layer.name in states:
+            layer.seed_generator.state.assign(states[layer.name])
+
+
+def _load_model_weights(model, path):
+    """``model.load_weights`` without Keras' note about optimizer slots in the file: the
+    optimizer state is checkpointed and restored separately."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
+
+
+def _atomic_json(path, value):
+    partial = path + ".partial"
+    with open(partial, "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(partial, path)
+
+
+class _EpochBookkeeping(keras.callbacks.Callback):
+    """Validation AUC, early stopping, best weights and the resumable checkpoint."""
+
+    def __init__(self, run_dir, x_val, y_val, config, state, full_model):
+        super().__init__()
+        self.run_dir, self.x_val, self.y_val, self.config = run_dir, x_val, y_val, config
+        self.state, self.full_model = state, full_model
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        probabilities = self.model.predict(self.x_val, batch_size=self.config.batch_size,
+                                           verbose=0)
+        auc = validation_auc(probabilities, self.y_val, self.config.positive_classes)
+        logs["val_auc"] = auc
+        state = self.state
+        state["history"].append({"epoch": epoch, "iterations": int(self.model.optimizer.iterations),
+                                 "loss": float(logs.get("loss", math.nan)), "val_auc": auc})
+        if auc > state["best_val_auc"]:
+            state.update(best_val_auc=auc, best_epoch=epoch, wait=0)
+            self.full_model.save_weights(os.path.join(self.run_dir, "best.partial.weights.h5"))
+            os.replace(os.path.join(self.run_dir, "best.partial.weights.h5"),
+                       os.path.join(self.run_dir, "best.weights.h5"))
+        else:
+            state["wait"] += 1
+        state["epoch"] = epoch
+        state["seconds"] += time.perf_counter() - self._epoch_start
+        if state["wait"] >= self.config.patience:
+            self.model.stop_training = True
+            state["stopped_early"] = True
+        _save_checkpoint(self.run_dir, self.full_model, self.model.optimizer, state)
+
+
+def _save_checkpoint(run_dir, model, optimizer, state):
+    """Weights, optimizer state and bookkeeping, replaced as a whole (never half-written)."""
+    staging = os.path.join(run_dir, "checkpoint.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    model.save_weights(os.path.join(staging, "model.weights.h5"))
+    store = {}
+    optimizer.save_own_variables(store)
+    np.savez(os.path.join(staging, "optimizer.npz"), **store)
+    np.savez(os.path.join(staging, "rng.npz"), **_rng_states(model))
+    _atomic_json(os.path.join(staging, "state.json"), state)
+    final = os.path.join(run_dir, "checkpoint")
+    old = os.path.join(run_dir, "checkpoint.old")
+    if os.path.exists(final):
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(run_dir, model, trainable_model):
+    final = os.path.join(run_dir, "checkpoint")
+    if not os.path.isdir(final):
+        old = os.path.join(run_dir, "checkpoint.old")  # interrupted between the two renames
+        if not os.path.isdir(old):
+            return None
+        final = old
+    with open(os.path.join(final, "state.json")) as f:
+        state = json.load(f)
+    _load_model_weights(model, os.path.join(final, "model.weights.h5"))
+    optimizer = trainable_model.optimizer
+    optimizer.build(trainable_model.trainable_variables)
+    with np.load(os.path.join(final, "optimizer.npz")) as saved:
+        optimizer.load_own_variables({key: saved[key] for key in saved.files})
+    with np.load(os.path.join(final, "rng.npz")) as saved:
+        _set_rng_states(model, {key: saved[key] for key in saved.files})
+    return state
+
+
+def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verbose=1,
+                 callbacks=()):
+    """Train ``model`` with ``scheme`` on in-memory patches; resumes from ``run_dir``.
+
+    Parameters
+    ----------
+    model : medkeras.TunableModel
+        Built with the starting weights the scheme needs (ImageNet for fine-tuning, random
+        for ``scratch``).  On return it holds the weights of the best validation epoch.
+    scheme : str
+        A key of ``model.schemes``.
+    train, validation : (x, y)
+        Preprocessed patches (N, 227, 227, 3) and integer labels; arrays or ``.npy`` memmaps.
+    run_dir : str
+        Checkpoints, logs and ``result.json``.  A run interrupted at any point continues from
+        its last finished epoch when called again; a finished run returns its result at once.
+    config : TrainConfig
+    verbose : int
+        Keras' progress display (1: a progress bar, 0: silent).
+    callbacks : sequence of keras.callbacks.Callback
+        More callbacks; they see ``logs["val_auc"]``.
+    """
+    config = config or TrainConfig()
+    if scheme not in model.schemes:
+        raise ValueError(f"unknown scheme {scheme!r}; choose one of {list(model.schemes)}")
+    (x_train, y_train), (x_val, y_val) = train, validation
+    if len(x_train) != len(y_train) or len(x_val) != len(y_val):
+        raise ValueError("patches and labels differ in length")
+    os.makedirs(run_dir, exist_ok=True)
+    result_path = os.path.join(run_dir, "result.json")
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            result = TrainResult(**json.load(f))
+        _load_model_weights(model, os.path.join(run_dir, "best.weights.h5"))
+        return result
+
+    keras.utils.set_random_seed(config.seed)
+    first = model.schemes[scheme]
+    model.set_trainable_from(first)
+    prefix, trainable_model = (split_frozen_prefix(model, first) if config.cache_frozen
+                               else (None, model))
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    trainable_model.compile(
+        optimizer=paper_optimizer(model, scheme, steps_per_epoch=steps_per_epoch,
+                                  learning_rate=config.learning_rate),
+        loss="sparse_categorical_crossentropy")
+    state = _load_checkpoint(run_dir, model, trainable_model) or {
+        "epoch": -1, "best_val_auc": -math.inf, "best_epoch": -1, "wait": 0,
+        "stopped_early": False, "seconds": 0.0, "history": []}
+    if state["stopped_early"] or state["epoch"] + 1 >= config.epochs:
+        return _finish(model, scheme, state, run_dir, prefix is not None)
+
+    if prefix is not None:
+        start = time.perf_counter()
+        x_train = compute_features(prefix, x_train, batch_size=config.batch_size,
+                                   progress=bool(verbose))
+        x_val = compute_features(prefix, x_val, batch_size=config.batch_size)
+        state["seconds"] += time.perf_counter() - start
+    all_callbacks = [_EpochBookkeeping(run_dir, x_val, y_val, config, state, model),
+                     keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True)]
+    if config.tensorboard:
+        all_callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
+                                                         write_graph=False))
+    for epoch in range(state["epoch"] + 1, config.epochs):  # one fit per epoch: see ShuffledBatches
+        batches = ShuffledBatches(x_train, y_train, config.batch_size, seed=config.seed,
+                                  epoch=epoch)
+        trainable_model.fit(batches, epochs=epoch + 1, initial_epoch=epoch,
+                            callbacks=all_callbacks + list(callbacks), verbose=verbose)
+        if state["stopped_early"]:
+            break
+    return _finish(model, scheme, state, run_dir, prefix is not None)
+
+
+def _finish(model, scheme, state, run_dir, cached):
+    _load_model_weights(model, os.path.join(run_dir, "best.weights.h5"))
+    result = TrainResult(scheme=scheme, best_val_auc=state["best_val_auc"],
+                         best_epoch=state["best_epoch"], epochs_run=state["epoch"] + 1,
+                         seconds=state["seconds"], history=state["history"], cached=cached)
+    _atomic_json(os.path.join(run_dir, "result.json"), dataclasses.asdict(result))
+    return result
