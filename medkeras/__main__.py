@@ -11,6 +11,11 @@ def _demo(args):
                         batch=args.batch, seed=args.seed))
 
 
+def _report(args):
+    from medkeras.experiment.report import write_report
+    print(write_report(args.directory))
+
+
 def _convert(args):
     import medkeras
     model_class = {"alexnet": medkeras.AlexNet, "squeezenet": medkeras.SqueezeNet}[args.model]
@@ -36,6 +41,9 @@ def main(argv=None):
     demo.add_argument("--batch", type=int, default=16)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+    report = sub.add_parser("report", help="rebuild the HTML report of a sweep directory")
+    report.add_argument("directory")
+    report.set_defaults(run=_report)
     convert = sub.add_parser("convert", help="a .caffemodel → Keras .weights.h5")
     convert.add_argument("caffemodel")
     convert.add_argument("output", help="a .weights.h5 path")

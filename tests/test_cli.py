@@ -1,4 +1,4 @@
-"""The command line: demo end to end, conversion, clear errors instead of tracebacks."""
+"""The command line: demo sweep end to end, report, conversion, errors without tracebacks."""
 
 import json
 import subprocess
@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import medkeras
 from medkeras.__main__ import main
@@ -15,25 +14,29 @@ from tests import caffe_nets
 
 
 def test_demo_end_to_end_offline(tmp_path):
-    """Offline: scratch trains and is exported, fine-tuning rows say why they are missing."""
+    """Offline: scratch trains and is reported; fine-tuning rows say why they are missing."""
     out = tmp_path / "demo"
-    table = run_demo(DemoConfig(out=str(out), patches=20, epochs=1, batch=8), log=lambda *a: None)
+    table = run_demo(DemoConfig(out=str(out), patches=24, epochs=1, batch=8), log=None)
     assert list(table["scheme"]) == ["scratch", "FT:only conv10", "FT:fire9-conv10",
                                      "FT:conv1-conv10"]
     saved = pd.read_csv(out / "results.csv")
-    assert 0.0 <= saved.loc[0, "val_auc"] <= 1.0
-    assert saved["note"].iloc[1:].eq("ImageNet weights unavailable").all()
-    assert json.loads((out / "config.json").read_text())["patches"] == 20
-    assert (out / "val_auc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "best_model" / "saved_model.pb").is_file()
+    assert 0.0 <= saved.loc[0, "test_auc"] <= 1.0
+    assert saved["note"].iloc[1:].str.startswith("skipped").all()
+    assert json.loads((out / "config.json").read_text())["sweep"]["backbone"] == "squeezenet"
+    report = (out / "report.html").read_text()
+    assert "scratch" in report and "figures/roc.png" in report
+    assert (out / "figures" / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The report is rebuilt from disk alone.
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0 and (out / "report.html").exists()
 
 
 def test_demo_fine_tunes_with_local_imagenet_weights(shared, tmp_path, monkeypatch):
     weights = shared / "weights" / "squeezenet_v1.1" / "squeezenet_v1.1.caffemodel"
     monkeypatch.setenv("MEDKERAS_SQUEEZENET_CAFFEMODEL", str(weights))
-    table = run_demo(DemoConfig(out=str(tmp_path), patches=20, epochs=1, batch=8,
-                                schemes=("FT:only conv10",)), log=lambda *a: None)
-    assert np.isfinite(table.loc[0, "val_auc"])
+    table = run_demo(DemoConfig(out=str(tmp_path), patches=24, epochs=1, batch=8,
+                                schemes=("FT:only conv10",)), log=None)
+    assert np.isfinite(table.loc[0, "test_auc"]) and table.loc[0, "cached"]
 
 
 def test_blob_patches_have_no_brightness_shortcut():
@@ -66,3 +69,6 @@ def test_user_mistakes_give_messages_not_tracebacks(tmp_path):
     assert result.returncode == 1
     assert "error:" in result.stderr and "broken.caffemodel" in result.stderr
     assert "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "medkeras", "report", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "not a sweep directory" in result.stderr

@@ -1,0 +1,127 @@
+"""Balanced sets and patient/video-level splits, as index arrays.
+
+Patches from one patient or video are strongly correlated, so Tajbakhsh et al. (2016) never
+put a patient or video on both sides of a split, and they study how performance varies with
+the amount of training data by training on fractions of it.  All functions take plain label
+or group arrays (any sortable values: ints, strings), return sorted ``int64`` indices into
+them, and are reproducible for a given ``seed``.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def _check_1d(values, name):
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {values.shape}")
+    return values
+
+
+def _check_seed(seed):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def balanced_indices(labels, *, seed=0, max_per_class=None):
+    """Indices of a class-balanced subset: majority classes down-sampled to the minority.
+
+    Every class keeps ``min(count of the rarest class, max_per_class)`` samples chosen at
+    random without replacement; a class with exactly that many keeps all of them.  The
+    paper balances its training sets this way (its "stratified" sets).
+
+    Parameters
+    ----------
+    labels : (n,) array
+        Class of each sample.
+    seed : int
+    max_per_class : int, optional
+        Also cap every class at this many samples.
+
+    Returns
+    -------
+    (k · classes,) int64, sorted
+    """
+    labels = _check_1d(labels, "labels")
+    seed = _check_seed(seed)
+    if max_per_class is not None and (not isinstance(max_per_class, numbers.Integral)
+                                      or max_per_class < 1):
+        raise ValueError(f"max_per_class must be a positive integer, got {max_per_class!r}")
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    keep = counts.min() if max_per_class is None else min(counts.min(), max_per_class)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for index in range(len(classes)):
+        members = np.flatnonzero(inverse == index)
+        chosen.append(members if len(members) == keep
+                      else rng.choice(members, keep, replace=False))
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def _shuffled_groups(groups, seed):
+    unique, inverse = np.unique(groups, return_inverse=True)
+    return np.random.default_rng(seed).permutation(len(unique)), inverse.ravel()
+
+
+def split_by_group(groups, *, validation_fraction=0.2, seed=0):
+    """Split samples into training and validation with no group on both sides.
+
+    ``round(validation_fraction · number of groups)`` groups (halves rounded up; at least
+    one, and at least one left for training) go to validation, chosen at random; the
+    fraction is of groups (patients, videos), not of samples.
+
+    Parameters
+    ----------
+    groups : (n,) array
+        Group (patient, video) of each sample; at least two distinct groups.
+    validation_fraction : float in (0, 1)
+    seed : int
+
+    Returns
+    -------
+    train_idx, val_idx : int64 arrays, sorted, disjoint, covering ``0..n-1``
+    """
+    groups = _check_1d(groups, "groups")
+    seed = _check_seed(seed)
+    if not isinstance(validation_fraction, numbers.Real) or not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    order, inverse = _shuffled_groups(groups, seed)
+    if len(order) < 2:
+        raise ValueError(f"split_by_group needs at least 2 groups, got {len(order)}")
+    count = min(max(int(np.floor(validation_fraction * len(order) + 0.5)), 1), len(order) - 1)
+    in_validation = np.isin(inverse, order[:count])
+    return (np.flatnonzero(~in_validation).astype(np.int64),
+            np.flatnonzero(in_validation).astype(np.int64))
+
+
+def subsample_groups(groups, fraction, *, seed=0):
+    """Indices of the samples of a random subset of the groups, nested across fractions.
+
+    Takes ``round(fraction · number of groups)`` groups (halves rounded up, at least one).
+    For a given ``seed`` the groups are drawn from one fixed random order, so the subsets are
+    nested: the 25% subset lies inside the 50% subset, which lies inside the 100% one.  Training
+    curves over fractions (e.g. 1, 0.5, 0.25, 0.1, 0.01 of the videos or patients) then
+    differ only by the data added.
+
+    To subsample a training split: ``train_idx[subsample_groups(groups[train_idx], 0.25)]``.
+
+    Parameters
+    ----------
+    groups : (n,) array
+        Group (patient, video) of each sample.
+    fraction : float in (0, 1]
+    seed : int
+
+    Returns
+    -------
+    int64 array, sorted
+    """
+    groups = _check_1d(groups, "groups")
+    seed = _check_seed(seed)
+    if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    order, inverse = _shuffled_groups(groups, seed)
+    count = max(int(np.floor(fraction * len(order) + 0.5)), 1)
+    return np.flatnonzero(np.isin(inverse, order[:count])).astype(np.int64)

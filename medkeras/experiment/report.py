@@ -1,0 +1,168 @@
+"""The sweep report: one HTML page with the table and figures that show which depth of
+tuning wins, by how much, and how sure we are.  ``python -m medkeras report DIR`` rebuilds it
+from what the sweep left on disk."""
+
+import glob
+import html
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from medkeras.evaluation import (compare_at_operating_points, plot_boxplot, plot_roc,
+                                 plot_training_curves, roc_analysis)
+
+
+def load_cells(out_dir):
+    """Finished cells: their records and test scores."""
+    cells = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "cells", "*", "cell.json"))):
+        with open(path) as f:
+            record = json.load(f)
+        cell_dir = os.path.dirname(path)
+        with np.load(os.path.join(cell_dir, "test_scores.npz")) as saved:
+            record["test"] = {key: saved[key] for key in saved.files}
+        result_path = os.path.join(cell_dir, "run", "result.json")
+        with open(result_path) as f:
+            record["history"] = json.load(f)["history"]
+        cells.append(record)
+    return cells
+
+
+def _scheme_order(config, cells):
+    """The backbone's order: scratch, then fine-tuning from shallow to deep."""
+    from medkeras.experiment.sweep import build_model
+
+    names = {c["scheme"] for c in cells}
+    ordered = build_model(config["sweep"]["backbone"], classes=config["classes"]).schemes
+    return [s for s in ordered if s in names]
+
+
+def write_report(out_dir, *, n_bootstrap=2000):
+    """Compute the evaluation of a sweep directory and write ``report.html`` with its figures.
+
+    Returns the path of the report.
+    """
+    config_path = os.path.join(out_dir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{out_dir} is not a sweep directory (no config.json)")
+    with open(config_path) as f:
+        config = json.load(f)
+    cells = load_cells(out_dir)
+    figures_dir = os.path.join(out_dir, "figures")
+    os.makedirs(figures_dir, exist_ok=True)
+    if not cells:
+        return _write_html(out_dir, config, None, [], [], "No finished cells yet.")
+
+    schemes = _scheme_order(config, cells)
+    full = max(c["fraction"] for c in cells)
+    first_seed = min(c["seed"] for c in cells)
+    main = {c["scheme"]: c for c in cells if c["fraction"] == full and c["seed"] == first_seed}
+    main_schemes = [s for s in schemes if s in main]
+    labels = main[main_schemes[0]]["test"]["labels"]
+    groups = main[main_schemes[0]]["test"]["groups"]
+    analyses, rows = {}, []
+    for scheme in main_schemes:
+        test = main[scheme]["test"]
+        if not np.array_equal(test["labels"], labels):
+            raise ValueError(f"cell {scheme} was tested on different units")
+        analysis = roc_analysis(test["labels"], test["scores"], groups=test["groups"],
+                                n_bootstrap=n_bootstrap)
+        analyses[scheme] = analysis
+        row = {"scheme": scheme, "test AUC": analysis.auc,
+               "95% CI": f"[{analysis.auc_ci[0]:.3f}, {analysis.auc_ci[1]:.3f}]"}
+        for fpr, (sens, lo, hi) in analysis.sensitivity_at.items():
+            row[f"sens @ FPR {fpr:.2f}"] = f"{sens:.3f} [{lo:.3f}, {hi:.3f}]"
+        row.update({"val AUC": main[scheme]["val_auc"], "epochs": main[scheme]["epochs_run"],
+                    "best epoch": main[scheme]["best_epoch"],
+                    "minutes": main[scheme]["seconds"] / 60, "cached": main[scheme]["cached"]})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.to_csv(os.path.join(out_dir, "metrics.csv"), index=False)
+
+    figures = [("ROC curves on the test set (95% bootstrap bands)",
+                plot_roc(analyses, os.path.join(figures_dir, "roc.png"),
+                         title=f"{config['task']}: ROC, all data, seed {first_seed}"))]
+    curves = {}
+    for scheme in main_schemes:
+        history = main[scheme]["history"]
+        curves[scheme] = ([h["iterations"] for h in history], [h["val_auc"] for h in history])
+    figures.append(("Convergence: validation AUC against training iterations",
+                    plot_training_curves(curves, os.path.join(figures_dir, "convergence.png"),
+                                         xlabel="iterations", ylabel="validation AUC",
+                                         title="Convergence")))
+    fractions = sorted({c["fraction"] for c in cells})
+    if len(fractions) > 1:
+        size_curves = {}
+        for scheme in schemes:
+            points = [(f, np.nanmean([c["test_auc"] for c in cells
+                                      if c["scheme"] == scheme and c["fraction"] == f]))
+                      for f in fractions
+                      if any(c["scheme"] == scheme and c["fraction"] == f for c in cells)]
+            size_curves[scheme] = ([p[0] for p in points], [p[1] for p in points])
+        figures.append(("Test AUC against the fraction of training groups (mean over seeds)",
+                        plot_training_curves(size_curves, os.path.join(figures_dir, "size.png"),
+                                             xlabel="fraction of training groups",
+                                             ylabel="test AUC", title="Training-set size",
+                                             xscale="log")))
+    seeds = sorted({c["seed"] for c in cells})
+    if len(seeds) > 1:
+        by_scheme = {s: np.array([c["test_auc"] for c in cells
+                                  if c["scheme"] == s and c["fraction"] == full]) for s in schemes}
+        figures.append(("Test AUC over seeds (box: spread; marker: mean with 95% CI)",
+                        plot_boxplot(by_scheme, os.path.join(figures_dir, "seeds.png"),
+                                     ylabel="test AUC", title="Seeds")))
+
+    comparisons = pd.DataFrame()
+    if len(main_schemes) > 1:
+        comparisons = compare_at_operating_points(
+            labels, {s: main[s]["test"]["scores"] for s in main_schemes}, groups=groups,
+            n_bootstrap=n_bootstrap)
+        comparisons.to_csv(os.path.join(out_dir, "comparisons.csv"), index=False)
+    verdict = _verdict(analyses, comparisons)
+    return _write_html(out_dir, config, table, figures, comparisons, verdict)
+
+
+def _verdict(analyses, comparisons):
+    """One sentence: the best scheme with its interval, and how it compares with scratch."""
+    best = max(analyses, key=lambda s: analyses[s].auc)
+    a = analyses[best]
+    text = (f"Best scheme: <b>{html.escape(best)}</b>, test AUC {a.auc:.3f} "
+            f"(95% CI {a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}).")
+    if "scratch" in analyses and best != "scratch":
+        s = analyses["scratch"]
+        text += f" Training from scratch: {s.auc:.3f}; difference {a.auc - s.auc:+.3f}"
+        pair = comparisons[((comparisons["scheme_a"] == best) & (comparisons["scheme_b"] == "scratch"))
+                           | ((comparisons["scheme_a"] == "scratch") & (comparisons["scheme_b"] == best))]
+        if len(pair):
+            text += (f" (p = {pair['auc_p_bootstrap'].iloc[0]:.3g} paired bootstrap, "
+                     f"{pair['auc_p_delong'].iloc[0]:.3g} DeLong)")
+        text += "."
+    return text
+
+
+def _write_html(out_dir, config, table, figures, comparisons, verdict):
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             f"<title>medkeras: {html.escape(config['task'])}</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;"
+             "padding:3px 6px}img{max-width:100%}</style></head><body>",
+             f"<h1>{html.escape(config['task'])}: full training or fine-tuning?</h1>",
+             f"<p>{verdict}</p>"]
+    if table is not None:
+        parts += ["<h2>Test set, all training data</h2>",
+                  table.to_html(index=False, float_format=lambda v: f"{v:.3f}")]
+    for caption, path in figures:
+        parts += [f"<h2>{html.escape(caption)}</h2>",
+                  f"<img src='{html.escape(os.path.relpath(path, out_dir))}'>"]
+    if len(comparisons):
+        parts += ["<h2>Pairwise comparisons (paired bootstrap over cases; DeLong for AUC)</h2>",
+                  comparisons.to_html(index=False, float_format=lambda v: f"{v:.3g}")]
+    parts += ["<h2>Configuration</h2>",
+              f"<pre>{html.escape(json.dumps(config, indent=2))}</pre></body></html>"]
+    path = os.path.join(out_dir, "report.html")
+    with open(path + ".partial", "w") as f:
+        f.write("\n".join(parts))
+    os.replace(path + ".partial", path)
+    return path

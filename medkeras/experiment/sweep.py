@@ -1,0 +1,244 @@
+"""Layer-wise sweeps: every scheme × training fraction × seed, resumable cell by cell.
+
+A sweep directory holds ``config.json`` and one folder per cell under ``cells/``; a cell is
+finished when its ``cell.json`` exists (written atomically, last), so a killed sweep re-run
+with the same call trains only the missing cells, and an interrupted cell resumes from its
+last epoch (:func:`medkeras.experiment.runner.train_scheme`).
+"""
+
+import dataclasses
+import json
+import os
+import re
+
+import numpy as np
+import pandas as pd
+
+from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
+from medkeras.experiment.runner import TrainConfig, _atomic_json, train_scheme
+
+BACKBONES = ("alexnet", "squeezenet")
+
+
+@dataclasses.dataclass
+class PatchTask:
+    """What an application hands to a sweep.
+
+    Development patches ``x`` (preprocessed, ``(N, 227, 227, 3)``) with labels ``y`` and
+    ``groups`` (video, patient): training and validation are split from them by group.  Test
+    patches ``x_test``/``y_test`` belong to ``test_units`` (the candidate or frame each was
+    cut from): a unit's score is the mean positive probability over its patches, as in the
+    paper.  ``test_groups`` (per test patch) drive the confidence intervals (patients).
+    """
+    name: str
+    x: object
+    y: np.ndarray
+    groups: np.ndarray
+    x_test: object
+    y_test: np.ndarray
+    test_units: np.ndarray = None
+    test_groups: np.ndarray = None
+    classes: int = 2
+    positive_classes: tuple = (1,)
+
+    def __post_init__(self):
+        self.y, self.groups = np.asarray(self.y), np.asarray(self.groups)
+        self.y_test = np.asarray(self.y_test)
+        if not len(self.x) == len(self.y) == len(self.groups):
+            raise ValueError("x, y and groups must have the same length")
+        if len(self.x_test) != len(self.y_test):
+            raise ValueError("x_test and y_test must have the same length")
+        if self.test_units is None:
+            self.test_units = np.arange(len(self.y_test))
+        self.test_units = np.asarray(self.test_units)
+        if self.test_groups is not None:
+            self.test_groups = np.asarray(self.test_groups)
+        if len(np.unique(self.groups)) < 2:
+            raise ValueError("the development set needs at least two groups (train/validation)")
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    """Which cells a sweep runs, and how each trains.
+
+    ``schemes=None`` means all of the backbone's (``scratch`` and every fine-tuning depth).
+    ``weights`` are the starting weights of fine-tuning (``"imagenet"`` or a file).
+    """
+    backbone: str = "squeezenet"
+    schemes: tuple = None
+    fractions: tuple = (1.0,)
+    seeds: tuple = (0,)
+    weights: str = "imagenet"
+    scratch_init: str = None
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if isinstance(self.train, dict):
+            self.train = TrainConfig(**self.train)
+        for fraction in self.fractions:
+            if not 0 < fraction <= 1:
+                raise ValueError(f"fractions must be in (0, 1], got {fraction}")
+        self.fractions = tuple(float(f) for f in self.fractions)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        if self.schemes is not None:
+            self.schemes = tuple(self.schemes)
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+
+def build_model(backbone, *, classes, weights=None, init=None, seed=None):
+    import medkeras
+
+    model_class = {"alexnet": medkeras.AlexNet, "squeezenet": medkeras.SqueezeNet}[backbone]
+    options = {} if init is None else {"init": init}
+    return model_class(classes=classes, weights=weights, seed=seed, **options)
+
+
+def cell_name(scheme, fraction, seed):
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", scheme).strip("-").lower()
+    return f"{slug}__f{fraction:g}__s{seed}"
+
+
+def unit_scores(probabilities, units, positive_classes):
+    """Mean positive probability per unit (candidate/frame), units in sorted order."""
+    positive = probabilities[:, list(positive_classes)].sum(axis=1)
+    order, inverse = np.unique(units, return_inverse=True)
+    return order, np.bincount(inverse, weights=positive) / np.bincount(inverse)
+
+
+def unit_values(values, units):
+    """One value per unit (its patches must agree), units in sorted order."""
+    order, first = np.unique(units, return_index=True)
+    values = np.asarray(values)
+    _, inverse = np.unique(units, return_inverse=True)
+    if np.any(values != values[first][inverse]):
+        raise ValueError("patches of one test unit disagree on their label or group")
+    return values[first]
+
+
+def _delong_interval(labels, scores, confidence=0.95):
+    """DeLong's normal-approximation interval of an AUC (DeLong et al., Biometrics 1988)."""
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
+
+    from medkeras.evaluation import delong_auc_variance
+
+    auc = roc_auc_score(labels, scores)
+    half = norm.ppf(0.5 + confidence / 2) * np.sqrt(delong_auc_variance(labels, scores))
+    return [float(max(0.0, auc - half)), float(min(1.0, auc + half))]
+
+
+def schemes_of(config, task):
+    model = build_model(config.backbone, classes=task.classes)
+    schemes = list(model.schemes) if config.schemes is None else list(config.schemes)
+    unknown = [s for s in schemes if s not in model.schemes]
+    if unknown:
+        raise ValueError(f"unknown schemes {unknown} for {config.backbone}; "
+                         f"choose from {list(model.schemes)}")
+    return schemes
+
+
+def _check_config(out_dir, config, task):
+    path = os.path.join(out_dir, "config.json")
+    record = {"task": task.name, "sweep": config.to_json(), "positive_classes":
+              list(task.positive_classes), "classes": task.classes}
+    record = json.loads(json.dumps(record))  # tuples → lists, as read back
+    if os.path.exists(path):
+        with open(path) as f:
+            existing = json.load(f)
+        if existing != record:
+            raise ValueError(f"{out_dir} holds a different sweep ({path}); use another output "
+                             "directory or remove it")
+    else:
+        _atomic_json(path, record)
+
+
+def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
+    """Train and test one cell; returns its record (also written as ``cell.json``)."""
+    cell_path = os.path.join(cell_dir, "cell.json")
+    if os.path.exists(cell_path):
+        with open(cell_path) as f:
+            return json.load(f)
+    subset = subsample_groups(task.groups, fraction, seed=seed)
+    train_pos, val_pos = split_by_group(task.groups[subset], validation_fraction=0.2, seed=seed)
+    train_idx, val_idx = subset[train_pos], subset[val_pos]
+    train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
+    scratch = scheme == "scratch"
+    model = build_model(config.backbone, classes=task.classes,
+                        weights=None if scratch else config.weights,
+                        init=config.scratch_init if scratch else None, seed=seed)
+    train_config = dataclasses.replace(config.train, seed=seed,
+                                       positive_classes=task.positive_classes)
+    result = train_scheme(model, scheme, (task.x[train_idx], task.y[train_idx]),
+                          (task.x[val_idx], task.y[val_idx]), run_dir=os.path.join(cell_dir, "run"),
+                          config=train_config, verbose=verbose)
+    val_scores = model.predict(task.x[val_idx], batch_size=train_config.batch_size, verbose=0)
+    val_scores = val_scores[:, list(task.positive_classes)].sum(axis=1)
+    val_labels = np.isin(task.y[val_idx], task.positive_classes)
+    val_auc_ci = _delong_interval(val_labels, val_scores)
+    probabilities = model.predict(task.x_test, batch_size=train_config.batch_size, verbose=0)
+    units, scores = unit_scores(probabilities, task.test_units, task.positive_classes)
+    labels = np.isin(unit_values(task.y_test, task.test_units), task.positive_classes)
+    groups = (unit_values(task.test_groups, task.test_units) if task.test_groups is not None
+              else units)
+    partial = os.path.join(cell_dir, "test_scores.partial.npz")
+    np.savez(partial, units=units, scores=scores, labels=labels, groups=groups,
+             val_scores=val_scores, val_labels=val_labels)
+    os.replace(partial, os.path.join(cell_dir, "test_scores.npz"))
+    from sklearn.metrics import roc_auc_score
+    record = {"scheme": scheme, "fraction": fraction, "seed": seed,
+              "val_auc": result.best_val_auc, "val_auc_ci": val_auc_ci,
+              "best_epoch": result.best_epoch,
+              "epochs_run": result.epochs_run, "seconds": result.seconds, "cached": result.cached,
+              "test_auc": float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels)
+              else float("nan"),
+              "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
+              "n_test_units": int(len(units))}
+    _atomic_json(cell_path, record)
+    return record
+
+
+def run_sweep(task, config, out_dir, *, verbose=0, log=print):
+    """Run every missing cell of the sweep; returns the results table (also ``results.csv``).
+
+    Fine-tuning cells whose starting weights are unavailable are reported as skipped (and
+    retried by the next run); the others run.
+    """
+    import keras
+    import medkeras
+    from tqdm.auto import tqdm
+
+    os.makedirs(out_dir, exist_ok=True)
+    _check_config(out_dir, config, task)
+    schemes = schemes_of(config, task)
+    cells = [(scheme, fraction, seed) for fraction in config.fractions for seed in config.seeds
+             for scheme in schemes]
+    rows, unavailable = [], None
+    progress = tqdm(cells, desc=f"sweep {task.name}", unit="cell", disable=not log)
+    for scheme, fraction, seed in progress:
+        progress.set_postfix_str(f"{scheme}, {fraction:g} of the data, seed {seed}")
+        cell_dir = os.path.join(out_dir, "cells", cell_name(scheme, fraction, seed))
+        if scheme != "scratch" and unavailable is not None:
+            rows.append(_skipped(scheme, fraction, seed, unavailable))
+            continue
+        try:
+            rows.append(run_cell(task, config, scheme, fraction, seed, cell_dir, verbose=verbose))
+        except medkeras.WeightsUnavailableError as err:
+            unavailable = str(err)
+            if log:
+                log(f"fine-tuning cells skipped: {err}")
+            rows.append(_skipped(scheme, fraction, seed, unavailable))
+        keras.backend.clear_session()
+    table = pd.DataFrame(rows)
+    partial = os.path.join(out_dir, "results.partial.csv")
+    table.to_csv(partial, index=False)
+    os.replace(partial, os.path.join(out_dir, "results.csv"))
+    return table
+
+
+def _skipped(scheme, fraction, seed, reason):
+    return {"scheme": scheme, "fraction": fraction, "seed": seed, "val_auc": float("nan"),
+            "test_auc": float("nan"), "note": f"skipped: {reason.split('. ')[0]}"}
