@@ -1,4 +1,4 @@
-"""Command line: ``python -m medkeras {demo,convert} ...``."""
+"""Command line: ``medkeras {demo,report,convert} ...`` (or ``python -m medkeras``)."""
 
 import argparse
 import os
@@ -32,7 +32,7 @@ def _convert(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m medkeras", description=__doc__)
+    parser = argparse.ArgumentParser(prog="medkeras", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fine-tuning vs scratch on built-in synthetic patches")
     demo.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")

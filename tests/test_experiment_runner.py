@@ -9,7 +9,7 @@ import pytest
 
 import medkeras
 from medkeras.experiment.cache import cut_layer, split_frozen_prefix
-from medkeras.experiment.runner import TrainConfig, train_scheme
+from medkeras.experiment.runner import TrainConfig, load_best_weights, train_scheme
 
 
 def small_task(count=16, seed=0):
@@ -101,12 +101,16 @@ def test_best_epoch_restored_and_finished_runs_return_at_once(tmp_path):
     weights, result = trained_weights("FT:fire9-conv10", True, tmp_path / "run", epochs=3)
     aucs = [h["val_auc"] for h in result.history]
     assert result.best_epoch == int(np.argmax(aucs)) and result.best_val_auc == max(aucs)
-    best = medkeras.SqueezeNet(classes=2)
-    best.load_weights(tmp_path / "run" / "best.weights.h5")
+    best = medkeras.SqueezeNet(classes=2, seed=1)  # the run's starting weights
+    assert load_best_weights(best, str(tmp_path / "run")) == "FT:fire9-conv10"
     for a, b in zip(weights, best.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # Only the trained layers are stored: fire9 and conv10, not the frozen network.
+    with np.load(tmp_path / "run" / "best.npz") as stored:
+        assert {key.split("/")[0] for key in stored.files} == {
+            "fire9_squeeze1x1", "fire9_expand1x1", "fire9_expand3x3", "conv10"}
     assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 4  # header + 3 epochs
-    model = medkeras.SqueezeNet(classes=2, seed=5)
+    model = medkeras.SqueezeNet(classes=2, seed=1)  # same starting weights, nothing trained
     again = train_scheme(model, "FT:fire9-conv10", small_task()[:2], small_task()[:2],
                          run_dir=str(tmp_path / "run"), verbose=0)
     assert again == result

@@ -15,7 +15,7 @@ import pytest
 import medkeras
 from medkeras.experiment import autodepth
 from medkeras.experiment.report import write_report
-from medkeras.experiment.runner import TrainConfig
+from medkeras.experiment.runner import TrainConfig, load_best_weights
 from medkeras.experiment.sweep import PatchTask, SweepConfig, run_sweep
 from tests import caffe_nets
 
@@ -128,3 +128,21 @@ def test_auto_depth_stops_when_the_gain_is_inside_the_interval(tmp_path, monkeyp
     assert "FT:fire8-conv10" in result["reason"]
     assert json.loads((tmp_path / "a" / "auto_depth.json").read_text())["chosen"] == result["chosen"]
     assert (tmp_path / "a" / "figures" / "auto_depth.png").stat().st_size > 1000
+
+
+def test_scratch_initialisations_are_separate_cells(tmp_path):
+    """The paper's Fig. 10: scratch with Gaussian, Xavier and MSRA initialisation."""
+    config = sweep_config(tmp_path, schemes=("scratch",), scratch_inits=("gaussian", "he"))
+    table = run_sweep(tiny_task(), config, str(tmp_path / "s"), log=None)
+    assert list(table["scheme"]) == ["scratch (gaussian)", "scratch (msra)"]
+    kernels = []
+    for label in ("scratch-gaussian", "scratch-msra"):
+        model = medkeras.SqueezeNet(classes=2)
+        load_best_weights(model, str(tmp_path / "s" / "cells" / f"{label}__f1__s0" / "run"))
+        kernels.append(model.get_layer("conv1").get_weights()[0])
+    # Gaussian std 0.01 vs MSRA std sqrt(2/27) ≈ 0.27: different starting points.
+    assert kernels[0].std() < 0.05 < kernels[1].std()
+    report = open(write_report(str(tmp_path / "s"), n_bootstrap=100)).read()
+    assert "scratch (gaussian)" in report and "scratch (msra)" in report
+    with pytest.raises(ValueError, match="init"):
+        SweepConfig(scratch_inits=("uniformish",))

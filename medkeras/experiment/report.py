@@ -31,11 +31,13 @@ def load_cells(out_dir):
 
 
 def _scheme_order(config, cells):
-    """The backbone's order: scratch, then fine-tuning from shallow to deep."""
-    from medkeras.experiment.sweep import build_model
+    """The backbone's order: scratch (each initialisation), then shallow to deep tuning."""
+    from medkeras.experiment.sweep import build_model, scratch_label
 
     names = {c["scheme"] for c in cells}
-    ordered = build_model(config["sweep"]["backbone"], classes=config["classes"]).schemes
+    ordered = [scratch_label(i) for i in config["sweep"]["scratch_inits"]]
+    ordered += [s for s in build_model(config["sweep"]["backbone"],
+                                       classes=config["classes"]).schemes if s != "scratch"]
     return [s for s in ordered if s in names]
 
 
@@ -130,11 +132,13 @@ def _verdict(analyses, comparisons):
     a = analyses[best]
     text = (f"Best scheme: <b>{html.escape(best)}</b>, test AUC {a.auc:.3f} "
             f"(95% CI {a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}).")
-    if "scratch" in analyses and best != "scratch":
-        s = analyses["scratch"]
-        text += f" Training from scratch: {s.auc:.3f}; difference {a.auc - s.auc:+.3f}"
-        pair = comparisons[((comparisons["scheme_a"] == best) & (comparisons["scheme_b"] == "scratch"))
-                           | ((comparisons["scheme_a"] == "scratch") & (comparisons["scheme_b"] == best))]
+    scratch = [name for name in analyses if name.startswith("scratch")]
+    if scratch and not best.startswith("scratch"):
+        rival = max(scratch, key=lambda name: analyses[name].auc)
+        s = analyses[rival]
+        text += f" Training from scratch ({rival}): {s.auc:.3f}; difference {a.auc - s.auc:+.3f}"
+        pair = comparisons[((comparisons["scheme_a"] == best) & (comparisons["scheme_b"] == rival))
+                           | ((comparisons["scheme_a"] == rival) & (comparisons["scheme_b"] == best))]
         if len(pair):
             text += (f" (p = {pair['auc_p_bootstrap'].iloc[0]:.3g} paired bootstrap, "
                      f"{pair['auc_p_delong'].iloc[0]:.3g} DeLong)")

@@ -8,7 +8,6 @@ import math
 import os
 import shutil
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -95,12 +94,26 @@ def _set_rng_states(model, states):
             layer.seed_generator.state.assign(states[layer.name])
 
 
-def _load_model_weights(model, path):
-    """``model.load_weights`` without Keras' note about optimizer slots in the file: the
-    optimizer state is checkpointed and restored separately."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(path)
+def _save_trainable_weights(model, path):
+    """The weights of the trainable layers only, as ``.npz`` (written atomically).
+
+    Frozen layers keep the starting weights, which the run rebuilds identically (ImageNet
+    or a file); storing only what trains keeps an AlexNet FT:only fc8 checkpoint at 33 KB
+    instead of 230 MB, which matters for sweeps of many cells.
+    """
+    arrays = {f"{layer.name}/{i}": w for layer in model.layers
+              if layer.trainable and layer.weights for i, w in enumerate(layer.get_weights())}
+    partial = path + ".partial.npz"
+    np.savez(partial, **arrays)
+    os.replace(partial, path)
+
+
+def _load_trainable_weights(model, path):
+    with np.load(path) as saved:
+        names = sorted({key.rsplit("/", 1)[0] for key in saved.files})
+        for name in names:
+            layer = model.get_layer(name)
+            layer.set_weights([saved[f"{name}/{i}"] for i in range(len(layer.weights))])
 
 
 def _atomic_json(path, value):
@@ -133,9 +146,7 @@ class _EpochBookkeeping(keras.callbacks.Callback):
                                  "loss": float(logs.get("loss", math.nan)), "val_auc": auc})
         if auc > state["best_val_auc"]:
             state.update(best_val_auc=auc, best_epoch=epoch, wait=0)
-            self.full_model.save_weights(os.path.join(self.run_dir, "best.partial.weights.h5"))
-            os.replace(os.path.join(self.run_dir, "best.partial.weights.h5"),
-                       os.path.join(self.run_dir, "best.weights.h5"))
+            _save_trainable_weights(self.full_model, os.path.join(self.run_dir, "best.npz"))
         else:
             state["wait"] += 1
         state["epoch"] = epoch
@@ -151,7 +162,7 @@ def _save_checkpoint(run_dir, model, optimizer, state):
     staging = os.path.join(run_dir, "checkpoint.partial")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
-    model.save_weights(os.path.join(staging, "model.weights.h5"))
+    _save_trainable_weights(model, os.path.join(staging, "trainable.npz"))
     store = {}
     optimizer.save_own_variables(store)
     np.savez(os.path.join(staging, "optimizer.npz"), **store)
@@ -174,7 +185,7 @@ def _load_checkpoint(run_dir, model, trainable_model):
         final = old
     with open(os.path.join(final, "state.json")) as f:
         state = json.load(f)
-    _load_model_weights(model, os.path.join(final, "model.weights.h5"))
+    _load_trainable_weights(model, os.path.join(final, "trainable.npz"))
     optimizer = trainable_model.optimizer
     optimizer.build(trainable_model.trainable_variables)
     with np.load(os.path.join(final, "optimizer.npz")) as saved:
@@ -200,6 +211,8 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     run_dir : str
         Checkpoints, logs and ``result.json``.  A run interrupted at any point continues from
         its last finished epoch when called again; a finished run returns its result at once.
+        Only the trainable layers are stored (``best.npz``, ``checkpoint/``): call again, or
+        :func:`load_best_weights`, with a model built from the same starting weights.
     config : TrainConfig
     verbose : int
         Keras' progress display (1: a progress bar, 0: silent).
@@ -217,7 +230,8 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = TrainResult(**json.load(f))
-        _load_model_weights(model, os.path.join(run_dir, "best.weights.h5"))
+        model.set_trainable_from(model.schemes[scheme])
+        _load_trainable_weights(model, os.path.join(run_dir, "best.npz"))
         return result
 
     keras.utils.set_random_seed(config.seed)
@@ -257,8 +271,18 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     return _finish(model, scheme, state, run_dir, prefix is not None)
 
 
+def load_best_weights(model, run_dir):
+    """Put a finished run's best weights into ``model``, built with the run's starting
+    weights (ImageNet, a file, or the same seed for ``scratch``); returns the scheme."""
+    with open(os.path.join(run_dir, "result.json")) as f:
+        scheme = json.load(f)["scheme"]
+    model.set_trainable_from(model.schemes[scheme])
+    _load_trainable_weights(model, os.path.join(run_dir, "best.npz"))
+    return scheme
+
+
 def _finish(model, scheme, state, run_dir, cached):
-    _load_model_weights(model, os.path.join(run_dir, "best.weights.h5"))
+    _load_trainable_weights(model, os.path.join(run_dir, "best.npz"))
     result = TrainResult(scheme=scheme, best_val_auc=state["best_val_auc"],
                          best_epoch=state["best_epoch"], epochs_run=state["epoch"] + 1,
                          seconds=state["seconds"], history=state["history"], cached=cached)

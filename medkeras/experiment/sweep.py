@@ -63,13 +63,16 @@ class SweepConfig:
 
     ``schemes=None`` means all of the backbone's (``scratch`` and every fine-tuning depth).
     ``weights`` are the starting weights of fine-tuning (``"imagenet"`` or a file).
+    ``scratch_inits`` lists the random initialisations of ``scratch``: ``(None,)`` is the
+    backbone's default (one cell named ``scratch``); ``("gaussian", "xavier", "msra")``
+    gives cells ``scratch (gaussian)`` … for the paper's convergence comparison (Fig. 10).
     """
     backbone: str = "squeezenet"
     schemes: tuple = None
     fractions: tuple = (1.0,)
     seeds: tuple = (0,)
     weights: str = "imagenet"
-    scratch_init: str = None
+    scratch_inits: tuple = (None,)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -84,6 +87,11 @@ class SweepConfig:
         self.seeds = tuple(int(s) for s in self.seeds)
         if self.schemes is not None:
             self.schemes = tuple(self.schemes)
+        from medkeras.models.initializers import canonical_init
+        self.scratch_inits = tuple(None if i is None else canonical_init(i)
+                                   for i in self.scratch_inits)
+        if not self.scratch_inits:
+            raise ValueError("scratch_inits needs at least one entry (None: the default)")
 
     def to_json(self):
         return dataclasses.asdict(self)
@@ -95,6 +103,17 @@ def build_model(backbone, *, classes, weights=None, init=None, seed=None):
     model_class = {"alexnet": medkeras.AlexNet, "squeezenet": medkeras.SqueezeNet}[backbone]
     options = {} if init is None else {"init": init}
     return model_class(classes=classes, weights=weights, seed=seed, **options)
+
+
+def scratch_label(init):
+    return "scratch" if init is None else f"scratch ({init})"
+
+
+def parse_label(label):
+    """A cell label → (the model's scheme, the scratch initialisation or None)."""
+    if label.startswith("scratch (") and label.endswith(")"):
+        return "scratch", label[len("scratch ("):-1]
+    return label, None
 
 
 def cell_name(scheme, fraction, seed):
@@ -132,13 +151,18 @@ def _delong_interval(labels, scores, confidence=0.95):
 
 
 def schemes_of(config, task):
+    """The cell labels of a sweep: its schemes, ``scratch`` once per initialisation."""
     model = build_model(config.backbone, classes=task.classes)
     schemes = list(model.schemes) if config.schemes is None else list(config.schemes)
     unknown = [s for s in schemes if s not in model.schemes]
     if unknown:
         raise ValueError(f"unknown schemes {unknown} for {config.backbone}; "
                          f"choose from {list(model.schemes)}")
-    return schemes
+    labels = []
+    for scheme in schemes:
+        labels += ([scratch_label(i) for i in config.scratch_inits] if scheme == "scratch"
+                   else [scheme])
+    return labels
 
 
 def _check_config(out_dir, config, task):
@@ -166,13 +190,13 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
     train_pos, val_pos = split_by_group(task.groups[subset], validation_fraction=0.2, seed=seed)
     train_idx, val_idx = subset[train_pos], subset[val_pos]
     train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
-    scratch = scheme == "scratch"
+    model_scheme, init = parse_label(scheme)
+    scratch = model_scheme == "scratch"
     model = build_model(config.backbone, classes=task.classes,
-                        weights=None if scratch else config.weights,
-                        init=config.scratch_init if scratch else None, seed=seed)
+                        weights=None if scratch else config.weights, init=init, seed=seed)
     train_config = dataclasses.replace(config.train, seed=seed,
                                        positive_classes=task.positive_classes)
-    result = train_scheme(model, scheme, (task.x[train_idx], task.y[train_idx]),
+    result = train_scheme(model, model_scheme, (task.x[train_idx], task.y[train_idx]),
                           (task.x[val_idx], task.y[val_idx]), run_dir=os.path.join(cell_dir, "run"),
                           config=train_config, verbose=verbose)
     val_scores = model.predict(task.x[val_idx], batch_size=train_config.batch_size, verbose=0)
@@ -221,7 +245,7 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
     for scheme, fraction, seed in progress:
         progress.set_postfix_str(f"{scheme}, {fraction:g} of the data, seed {seed}")
         cell_dir = os.path.join(out_dir, "cells", cell_name(scheme, fraction, seed))
-        if scheme != "scratch" and unavailable is not None:
+        if not scheme.startswith("scratch") and unavailable is not None:
             rows.append(_skipped(scheme, fraction, seed, unavailable))
             continue
         try:
