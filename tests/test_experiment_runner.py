@@ -131,3 +131,9 @@ def test_validation_needs_both_classes(tmp_path):
         train_scheme(model, "FT:only conv10", (x, y), (x[:2], np.zeros(2, int)),
                      run_dir=str(tmp_path), config=TrainConfig(epochs=1, batch_size=4,
                                                                tensorboard=False), verbose=0)
+
+
+def test_a_run_directory_belongs_to_one_scheme(tmp_path):
+    trained_weights("FT:only conv10", True, tmp_path / "run", epochs=1)
+    with pytest.raises(ValueError, match="holds a run of 'FT:only conv10'"):
+        trained_weights("FT:fire9-conv10", True, tmp_path / "run", epochs=1)

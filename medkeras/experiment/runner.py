@@ -176,7 +176,7 @@ def _save_checkpoint(run_dir, model, optimizer, state):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_checkpoint(run_dir, model, trainable_model):
+def _load_checkpoint(run_dir, model, trainable_model, scheme):
     final = os.path.join(run_dir, "checkpoint")
     if not os.path.isdir(final):
         old = os.path.join(run_dir, "checkpoint.old")  # interrupted between the two renames
@@ -185,6 +185,7 @@ def _load_checkpoint(run_dir, model, trainable_model):
         final = old
     with open(os.path.join(final, "state.json")) as f:
         state = json.load(f)
+    _check_same_scheme(run_dir, state.get("scheme"), scheme)
     _load_trainable_weights(model, os.path.join(final, "trainable.npz"))
     optimizer = trainable_model.optimizer
     optimizer.build(trainable_model.trainable_variables)
@@ -230,8 +231,8 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = TrainResult(**json.load(f))
-        model.set_trainable_from(model.schemes[scheme])
-        _load_trainable_weights(model, os.path.join(run_dir, "best.npz"))
+        _check_same_scheme(run_dir, result.scheme, scheme)
+        load_best_weights(model, run_dir)
         return result
 
     keras.utils.set_random_seed(config.seed)
@@ -244,8 +245,8 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
         optimizer=paper_optimizer(model, scheme, steps_per_epoch=steps_per_epoch,
                                   learning_rate=config.learning_rate),
         loss="sparse_categorical_crossentropy")
-    state = _load_checkpoint(run_dir, model, trainable_model) or {
-        "epoch": -1, "best_val_auc": -math.inf, "best_epoch": -1, "wait": 0,
+    state = _load_checkpoint(run_dir, model, trainable_model, scheme) or {
+        "scheme": scheme, "epoch": -1, "best_val_auc": -math.inf, "best_epoch": -1, "wait": 0,
         "stopped_early": False, "seconds": 0.0, "history": []}
     if state["stopped_early"] or state["epoch"] + 1 >= config.epochs:
         return _finish(model, scheme, state, run_dir, prefix is not None)
@@ -269,6 +270,12 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
         if state["stopped_early"]:
             break
     return _finish(model, scheme, state, run_dir, prefix is not None)
+
+
+def _check_same_scheme(run_dir, found, wanted):
+    if found != wanted:
+        raise ValueError(f"{run_dir} holds a run of {found!r}, not {wanted!r}; use another "
+                         "directory")
 
 
 def load_best_weights(model, run_dir):
