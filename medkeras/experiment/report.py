@@ -136,7 +136,8 @@ def _verdict(analyses, comparisons):
     if scratch and not best.startswith("scratch"):
         rival = max(scratch, key=lambda name: analyses[name].auc)
         s = analyses[rival]
-        text += f" Training from scratch ({rival}): {s.auc:.3f}; difference {a.auc - s.auc:+.3f}"
+        which = "" if rival == "scratch" else f" ({rival})"
+        text += f" Training from scratch{which}: {s.auc:.3f}; difference {a.auc - s.auc:+.3f}"
         pair = comparisons[((comparisons["scheme_a"] == best) & (comparisons["scheme_b"] == rival))
                            | ((comparisons["scheme_a"] == rival) & (comparisons["scheme_b"] == best))]
         if len(pair):
