@@ -110,6 +110,9 @@ def test_best_epoch_restored_and_finished_runs_return_at_once(tmp_path):
         assert {key.split("/")[0] for key in stored.files} == {
             "fire9_squeeze1x1", "fire9_expand1x1", "fire9_expand3x3", "conv10"}
     assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 4  # header + 3 epochs
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert recorded["scheme"] == "FT:fire9-conv10" and recorded["train"]["epochs"] == 3
+    assert recorded["model_config"]["seed"] == 1 and recorded["environment"]["tensorflow"]
     model = medkeras.SqueezeNet(classes=2, seed=1)  # same starting weights, nothing trained
     again = train_scheme(model, "FT:fire9-conv10", small_task()[:2], small_task()[:2],
                          run_dir=str(tmp_path / "run"), verbose=0)

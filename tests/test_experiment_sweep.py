@@ -61,6 +61,7 @@ def test_sweep_end_to_end_with_report(tmp_path):
     comparisons = pd.read_csv(out / "comparisons.csv")
     assert len(comparisons) == 3 * 3  # three pairs at three FPRs
     assert "Best scheme" in text
+    assert json.loads((out / "environment.json").read_text())["keras"]
 
 
 def test_sweep_refuses_a_directory_of_another_sweep(tmp_path):

@@ -116,6 +116,20 @@ def _load_trainable_weights(model, path):
             layer.set_weights([saved[f"{name}/{i}"] for i in range(len(layer.weights))])
 
 
+def environment():
+    """Versions and devices, recorded beside results for reproducibility."""
+    import platform
+    import sys
+
+    import tensorflow as tf
+
+    import medkeras
+    return {"medkeras": medkeras.__version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__,
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
 def _atomic_json(path, value):
     partial = path + ".partial"
     with open(partial, "w") as f:
@@ -227,6 +241,10 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     if len(x_train) != len(y_train) or len(x_val) != len(y_val):
         raise ValueError("patches and labels differ in length")
     os.makedirs(run_dir, exist_ok=True)
+    _atomic_json(os.path.join(run_dir, "config.json"), {
+        "scheme": scheme, "model": type(model).__name__, "model_config": model.get_config(),
+        "train": dataclasses.asdict(config), "n_train": int(len(y_train)),
+        "n_validation": int(len(y_val)), "environment": environment()})
     result_path = os.path.join(run_dir, "result.json")
     if os.path.exists(result_path):
         with open(result_path) as f:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
-from medkeras.experiment.runner import TrainConfig, _atomic_json, train_scheme
+from medkeras.experiment.runner import TrainConfig, _atomic_json, environment, train_scheme
 
 BACKBONES = ("alexnet", "squeezenet")
 
@@ -237,6 +237,7 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
 
     os.makedirs(out_dir, exist_ok=True)
     _check_config(out_dir, config, task)
+    _atomic_json(os.path.join(out_dir, "environment.json"), environment())
     schemes = schemes_of(config, task)
     cells = [(scheme, fraction, seed) for fraction in config.fractions for seed in config.seeds
              for scheme in schemes]
