@@ -24,8 +24,8 @@ import numpy as np
 import scipy.stats
 from sklearn.metrics import roc_auc_score, roc_curve
 
-__all__ = ["DeLongTest", "ROCBand", "ROCResult", "delong_auc_variance", "delong_test",
-           "roc_analysis", "sensitivity_at_fpr"]
+__all__ = ["DeLongTest", "ROCBand", "ROCResult", "delong_auc_interval", "delong_auc_variance",
+           "delong_test", "roc_analysis", "sensitivity_at_fpr"]
 
 #: Resamples are processed in chunks of at most this many (resample × case) entries.
 _CHUNK_ENTRIES = 2 ** 21
@@ -431,6 +431,22 @@ def delong_auc_variance(labels, scores):
     return float(cov[0, 0])
 
 
+def delong_auc_interval(labels, scores, *, confidence=0.95):
+    """``auc ± z·sqrt(DeLong variance)`` (normal approximation), clipped to [0, 1].
+
+    Cases are taken as independent.  References as :func:`delong_auc_variance`.
+
+    Returns
+    -------
+    (float, float)
+    """
+    pos, scores = _check_binary(labels, scores)
+    confidence = _check_confidence(confidence)
+    auc, cov = _delong_components(pos, scores[None, :])
+    half = scipy.stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(cov[0, 0])
+    return float(max(auc[0] - half, 0.0)), float(min(auc[0] + half, 1.0))
+
+
 def delong_test(labels, scores_a, scores_b):
     """DeLong's two-sided test that two correlated (paired) AUCs are equal.
 
@@ -539,9 +555,7 @@ def roc_analysis(labels, scores, *, groups=None, n_bootstrap=2000, confidence=0.
     sens_lo, sens_hi = _percentile_interval(np.concatenate(boot_sens), confidence)
     band_lo, band_hi = _percentile_interval(np.concatenate(boot_band), confidence)
 
-    half = scipy.stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(
-        _delong_components(pos, scores[None, :])[1][0, 0])
-    auc_ci_delong = (float(max(auc - half, 0.0)), float(min(auc + half, 1.0)))
+    auc_ci_delong = delong_auc_interval(pos, scores, confidence=confidence)
 
     band = ROCBand(grid, band_lo, band_hi, confidence)
     _freeze(fpr, tpr, thresholds, grid, band_lo, band_hi)

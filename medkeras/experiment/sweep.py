@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
+from medkeras.evaluation import delong_auc_interval
 from medkeras.experiment.runner import TrainConfig, _atomic_json, environment, train_scheme
 
 BACKBONES = ("alexnet", "squeezenet")
@@ -138,18 +139,6 @@ def unit_values(values, units):
     return values[first]
 
 
-def _delong_interval(labels, scores, confidence=0.95):
-    """DeLong's normal-approximation interval of an AUC (DeLong et al., Biometrics 1988)."""
-    from scipy.stats import norm
-    from sklearn.metrics import roc_auc_score
-
-    from medkeras.evaluation import delong_auc_variance
-
-    auc = roc_auc_score(labels, scores)
-    half = norm.ppf(0.5 + confidence / 2) * np.sqrt(delong_auc_variance(labels, scores))
-    return [float(max(0.0, auc - half)), float(min(1.0, auc + half))]
-
-
 def schemes_of(config, task):
     """The cell labels of a sweep: its schemes, ``scratch`` once per initialisation."""
     model = build_model(config.backbone, classes=task.classes)
@@ -202,7 +191,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
     val_scores = model.predict(task.x[val_idx], batch_size=train_config.batch_size, verbose=0)
     val_scores = val_scores[:, list(task.positive_classes)].sum(axis=1)
     val_labels = np.isin(task.y[val_idx], task.positive_classes)
-    val_auc_ci = _delong_interval(val_labels, val_scores)
+    val_auc_ci = list(delong_auc_interval(val_labels, val_scores))
     probabilities = model.predict(task.x_test, batch_size=train_config.batch_size, verbose=0)
     units, scores = unit_scores(probabilities, task.test_units, task.positive_classes)
     labels = np.isin(unit_values(task.y_test, task.test_units), task.positive_classes)
