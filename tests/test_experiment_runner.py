@@ -140,3 +140,15 @@ def test_a_run_directory_belongs_to_one_scheme(tmp_path):
     trained_weights("FT:only conv10", True, tmp_path / "run", epochs=1)
     with pytest.raises(ValueError, match="holds a run of 'FT:only conv10'"):
         trained_weights("FT:fire9-conv10", True, tmp_path / "run", epochs=1)
+
+
+def test_best_validation_scores_are_those_of_the_restored_weights(tmp_path):
+    from medkeras.experiment.runner import load_best_val_scores, positive_scores
+    _, result = trained_weights("FT:only conv10", True, tmp_path / "run", epochs=2)
+    keras.utils.set_random_seed(3)
+    model = medkeras.SqueezeNet(classes=2, seed=1)
+    load_best_weights(model, str(tmp_path / "run"))
+    x, _ = small_task()
+    np.testing.assert_allclose(load_best_val_scores(str(tmp_path / "run")),
+                               positive_scores(model.predict(x[12:], verbose=0), (1,)),
+                               rtol=1e-4, atol=1e-6)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from medkeras.experiment.cache import compute_features, split_frozen_prefix
-from medkeras.training import SCRATCH, paper_optimizer
+from medkeras.training import paper_optimizer
 
 
 @dataclasses.dataclass
@@ -50,14 +50,19 @@ class TrainResult:
     cached: bool
 
 
-def validation_auc(probabilities, labels, positive_classes):
-    """Binary ROC AUC of the summed probability of ``positive_classes`` (scikit-learn)."""
+def positive_scores(probabilities, positive_classes):
+    """The binary score of a classifier: its summed probability of ``positive_classes``."""
+    return np.asarray(probabilities)[:, list(positive_classes)].sum(axis=1)
+
+
+def validation_auc(scores, labels, positive_classes):
+    """Binary ROC AUC (scikit-learn) of :func:`positive_scores` against ``labels``."""
     from sklearn.metrics import roc_auc_score
 
     positive = np.isin(labels, positive_classes)
     if positive.all() or not positive.any():
         raise ValueError("the validation set needs both positive and negative examples")
-    return float(roc_auc_score(positive, probabilities[:, list(positive_classes)].sum(axis=1)))
+    return float(roc_auc_score(positive, scores))
 
 
 class ShuffledBatches(keras.utils.PyDataset):
@@ -151,15 +156,19 @@ class _EpochBookkeeping(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        probabilities = self.model.predict(self.x_val, batch_size=self.config.batch_size,
-                                           verbose=0)
-        auc = validation_auc(probabilities, self.y_val, self.config.positive_classes)
+        scores = positive_scores(
+            self.model.predict(self.x_val, batch_size=self.config.batch_size, verbose=0),
+            self.config.positive_classes)
+        auc = validation_auc(scores, self.y_val, self.config.positive_classes)
         logs["val_auc"] = auc
         state = self.state
         state["history"].append({"epoch": epoch, "iterations": int(self.model.optimizer.iterations),
                                  "loss": float(logs.get("loss", math.nan)), "val_auc": auc})
         if auc > state["best_val_auc"]:
             state.update(best_val_auc=auc, best_epoch=epoch, wait=0)
+            partial = os.path.join(self.run_dir, "best_val_scores.partial.npy")
+            np.save(partial, scores)
+            os.replace(partial, os.path.join(self.run_dir, "best_val_scores.npy"))
             _save_trainable_weights(self.full_model, os.path.join(self.run_dir, "best.npz"))
         else:
             state["wait"] += 1
@@ -288,6 +297,12 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
         if state["stopped_early"]:
             break
     return _finish(model, scheme, state, run_dir, prefix is not None)
+
+
+def load_best_val_scores(run_dir):
+    """The validation scores (:func:`positive_scores`) of a run's best epoch, in the order of
+    its validation set."""
+    return np.load(os.path.join(run_dir, "best_val_scores.npy"))
 
 
 def _check_same_scheme(run_dir, found, wanted):

@@ -16,7 +16,8 @@ import pandas as pd
 
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
 from medkeras.evaluation import delong_auc_interval
-from medkeras.experiment.runner import TrainConfig, _atomic_json, environment, train_scheme
+from medkeras.experiment.runner import (TrainConfig, _atomic_json, environment,
+                                        load_best_val_scores, positive_scores, train_scheme)
 
 BACKBONES = ("alexnet", "squeezenet")
 
@@ -124,7 +125,7 @@ def cell_name(scheme, fraction, seed):
 
 def unit_scores(probabilities, units, positive_classes):
     """Mean positive probability per unit (candidate/frame), units in sorted order."""
-    positive = probabilities[:, list(positive_classes)].sum(axis=1)
+    positive = positive_scores(probabilities, positive_classes)
     order, inverse = np.unique(units, return_inverse=True)
     return order, np.bincount(inverse, weights=positive) / np.bincount(inverse)
 
@@ -185,11 +186,11 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
                         weights=None if scratch else config.weights, init=init, seed=seed)
     train_config = dataclasses.replace(config.train, seed=seed,
                                        positive_classes=task.positive_classes)
+    run_dir = os.path.join(cell_dir, "run")
     result = train_scheme(model, model_scheme, (task.x[train_idx], task.y[train_idx]),
-                          (task.x[val_idx], task.y[val_idx]), run_dir=os.path.join(cell_dir, "run"),
+                          (task.x[val_idx], task.y[val_idx]), run_dir=run_dir,
                           config=train_config, verbose=verbose)
-    val_scores = model.predict(task.x[val_idx], batch_size=train_config.batch_size, verbose=0)
-    val_scores = val_scores[:, list(task.positive_classes)].sum(axis=1)
+    val_scores = load_best_val_scores(run_dir)
     val_labels = np.isin(task.y[val_idx], task.positive_classes)
     val_auc_ci = list(delong_auc_interval(val_labels, val_scores))
     probabilities = model.predict(task.x_test, batch_size=train_config.batch_size, verbose=0)
