@@ -18,7 +18,8 @@ def _report(args):
 
 def _convert(args):
     import medkeras
-    model_class = {"alexnet": medkeras.AlexNet, "squeezenet": medkeras.SqueezeNet}[args.model]
+    from medkeras.models import BACKBONES
+    model_class = BACKBONES[args.model]
     if os.path.exists(args.output) and not args.force:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
     net = medkeras.caffe.read_caffemodel(args.caffemodel)
@@ -47,11 +48,14 @@ def main(argv=None):
     convert = sub.add_parser("convert", help="a .caffemodel → Keras .weights.h5")
     convert.add_argument("caffemodel")
     convert.add_argument("output", help="a .weights.h5 path")
-    convert.add_argument("--model", choices=["alexnet", "squeezenet"], default="alexnet")
+    convert.add_argument("--model", default="alexnet", help="alexnet or squeezenet")
     convert.add_argument("--force", action="store_true")
     convert.set_defaults(run=_convert)
     args = parser.parse_args(argv)
     import medkeras
+    from medkeras.models import BACKBONES
+    if getattr(args, "model", None) is not None and args.model not in BACKBONES:
+        parser.error(f"--model must be one of {list(BACKBONES)}, got {args.model!r}")
     from medkeras.caffe import CaffeModelError
     try:
         args.run(args)

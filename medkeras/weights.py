@@ -180,12 +180,12 @@ def imagenet_weights(name):
         Offline, unreachable, or a file that fails verification; the message names the URL,
         the file and how to provide a local copy.
     """
-    from medkeras.models import AlexNet, SqueezeNet
+    from medkeras.models import BACKBONES
 
     if name not in ZOO:
         raise ValueError(f"no ImageNet weights for {name!r}; known: {list(ZOO)}")
     zoo = ZOO[name]
-    model_class = {"bvlc_alexnet": AlexNet, "squeezenet_v1.1": SqueezeNet}[name]
+    model_class = next(m for m in BACKBONES.values() if m.name_in_zoo == name)
     cached = os.path.join(cache_dir(), f"{name}_imagenet_keras_v{CONVERTER_VERSION}.npz")
     if os.path.isfile(cached):
         try:

@@ -16,10 +16,10 @@ import pandas as pd
 
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
 from medkeras.evaluation import delong_auc_interval
+from medkeras.models import BACKBONES
 from medkeras.experiment.runner import (TrainConfig, _atomic_json, environment,
                                         load_best_val_scores, positive_scores, train_scheme)
 
-BACKBONES = ("alexnet", "squeezenet")
 
 
 @dataclasses.dataclass
@@ -79,7 +79,7 @@ class SweepConfig:
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+            raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {self.backbone!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
         for fraction in self.fractions:
@@ -100,11 +100,8 @@ class SweepConfig:
 
 
 def build_model(backbone, *, classes, weights=None, init=None, seed=None):
-    import medkeras
-
-    model_class = {"alexnet": medkeras.AlexNet, "squeezenet": medkeras.SqueezeNet}[backbone]
     options = {} if init is None else {"init": init}
-    return model_class(classes=classes, weights=weights, seed=seed, **options)
+    return BACKBONES[backbone](classes=classes, weights=weights, seed=seed, **options)
 
 
 def scratch_label(init):

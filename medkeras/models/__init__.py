@@ -4,4 +4,7 @@ from medkeras.models.alexnet import AlexNet
 from medkeras.models.base import TunableModel
 from medkeras.models.squeezenet import SqueezeNet
 
-__all__ = ["AlexNet", "SqueezeNet", "TunableModel"]
+#: Backbones by the short name the command line and sweeps use.
+BACKBONES = {"alexnet": AlexNet, "squeezenet": SqueezeNet}
+
+__all__ = ["AlexNet", "BACKBONES", "SqueezeNet", "TunableModel"]
