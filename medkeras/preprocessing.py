@@ -33,7 +33,12 @@ def grey_to_rgb(patches):
     """Grey patches ``(..., H, W)`` or ``(..., H, W, 1)`` → 3 channels by repetition.
 
     The paper feeds grey CIMT and colonoscopy-quality patches to ImageNet networks this way.
+    NumPy in, NumPy out; a tensor in, a tensor out (for ``tf.data`` pipelines).
     """
+    if tf.is_tensor(patches):
+        if patches.shape.rank >= 3 and patches.shape[-1] == 1:
+            patches = patches[..., 0]
+        return tf.repeat(patches[..., None], 3, axis=-1)
     patches = np.asarray(patches)
     if patches.ndim >= 3 and patches.shape[-1] == 1:
         patches = patches[..., 0]
@@ -46,8 +51,12 @@ def two_channel_to_rgb(patches):
     """Two-channel patches ``(..., 2)`` → ``(..., 3)`` as ``[c0, c1, c1]``.
 
     The vessel-aligned PE representation (Tajbakhsh & Liang, MICCAI 2015) has a cross-
-    sectional and a longitudinal channel; the second is repeated to fill the third.
+    sectional and a longitudinal channel; the second is repeated to fill the third.  NumPy
+    in, NumPy out; a tensor in, a tensor out.
     """
-    patches = np.asarray(patches)
+    if not tf.is_tensor(patches):
+        patches = np.asarray(patches)
     _check_channels(patches, 2, "two_channel_to_rgb")
+    if tf.is_tensor(patches):
+        return tf.concat([patches, patches[..., 1:2]], axis=-1)
     return np.concatenate([patches, patches[..., 1:2]], axis=-1)

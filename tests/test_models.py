@@ -161,3 +161,11 @@ def test_preprocess_input_and_channel_helpers():
 def test_shared_mean_matches_constant(shared):
     mean = np.load(shared / "weights" / "bvlc_alexnet" / "ilsvrc_2012_mean.npy")
     np.testing.assert_allclose(mean.mean(axis=(1, 2)), medkeras.IMAGENET_MEAN_BGR, atol=1e-4)
+
+
+def test_channel_helpers_on_tensors_match_numpy():
+    grey = np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3)[..., :1]
+    np.testing.assert_array_equal(medkeras.grey_to_rgb(tf.constant(grey)), medkeras.grey_to_rgb(grey))
+    two = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+    np.testing.assert_array_equal(medkeras.two_channel_to_rgb(tf.constant(two)),
+                                  medkeras.two_channel_to_rgb(two))

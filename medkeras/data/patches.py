@@ -36,7 +36,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from medkeras.preprocessing import preprocess_input
+from medkeras.preprocessing import grey_to_rgb, preprocess_input, two_channel_to_rgb
 
 #: Orientation ``k`` as (transpose, reverse rows, reverse columns): reverse first, then
 #: transpose.  Equal to :func:`orient` (checked in tests/test_patches.py).
@@ -287,9 +287,9 @@ def three_channels(patches):
     """
     channels = patches.shape[-1]
     if channels == 1:
-        return tf.concat([patches, patches, patches], axis=-1)
+        return grey_to_rgb(patches)
     if channels == 2:
-        return tf.concat([patches, patches[..., 1:2]], axis=-1)
+        return two_channel_to_rgb(patches)
     if channels == 3:
         return patches
     raise ValueError(f"three_channels expects 1, 2 or 3 channels, got shape {patches.shape}")
