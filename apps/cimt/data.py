@@ -47,6 +47,8 @@ import pathlib
 
 import numpy as np
 
+from apps.cimt.checks import non_negative_number, positive_number
+
 __all__ = ["CIMTCase", "interface_rows", "load_case", "load_folder", "roi_from_annotations",
            "check_roi"]
 
@@ -91,12 +93,12 @@ class CIMTCase:
             raise ValueError(f"case {self.case_id}: image must be a 2-D uint8 array of at least "
                              f"2×2 pixels, got {image.dtype} with shape {image.shape}")
         self.image = image
-        self.mm_per_pixel = _positive(self.mm_per_pixel, f"case {self.case_id}: mm_per_pixel")
+        self.mm_per_pixel = positive_number(self.mm_per_pixel, f"case {self.case_id}: mm_per_pixel")
         for name in INTERFACES:
             setattr(self, name, _check_points(getattr(self, name), image.shape,
                                               f"case {self.case_id}: {name}"))
         if self.imt_mm is not None:
-            self.imt_mm = _positive(self.imt_mm, f"case {self.case_id}: imt_mm")
+            self.imt_mm = positive_number(self.imt_mm, f"case {self.case_id}: imt_mm")
 
     @property
     def shape(self):
@@ -115,12 +117,6 @@ class CIMTCase:
         return (interface_rows(self.lumen_intima, columns),
                 interface_rows(self.media_adventitia, columns))
 
-
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def _check_points(points, shape, what, *, sort=False):
@@ -210,8 +206,8 @@ def roi_from_annotations(case, *, margin_mm=1.0, lateral_margin_mm=0.0):
     -------
     (y0, x0, y1, x1) : ints, ``image[y0:y1, x0:x1]``
     """
-    margin = _non_negative(margin_mm, "margin_mm") / case.mm_per_pixel
-    lateral = _non_negative(lateral_margin_mm, "lateral_margin_mm") / case.mm_per_pixel
+    margin = non_negative_number(margin_mm, "margin_mm") / case.mm_per_pixel
+    lateral = non_negative_number(lateral_margin_mm, "lateral_margin_mm") / case.mm_per_pixel
     columns = case.columns()
     if columns.size == 0:
         raise ValueError(f"case {case.case_id}: the two interfaces share no column (x-ranges "
@@ -230,12 +226,6 @@ def roi_from_annotations(case, *, margin_mm=1.0, lateral_margin_mm=0.0):
     x1 = min(width, math.floor(hi_x + lateral + 1e-9) + 1)
     return y0, x0, y1, x1
 
-
-def _non_negative(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 def _read_grey_png(path):
@@ -323,7 +313,7 @@ def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True):
             raise ValueError(f"{png_path}: pixel checksum {actual[:12]}… differs from "
                              f"image_sha256 {str(expected)[:12]}… in {json_path.name}")
     try:
-        mm_per_pixel = _positive(record["mm_per_pixel"], "mm_per_pixel")
+        mm_per_pixel = positive_number(record["mm_per_pixel"], "mm_per_pixel")
         points = {name: _check_points(_shifted(record[name], origin), image.shape, name,
                                       sort=sort_points)
                   for name in INTERFACES}

@@ -25,14 +25,15 @@ unless a function says otherwise.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from apps.cimt.checks import integer_at_least, non_negative_number, positive_number
 from scipy import ndimage
 
 from apps.cimt.data import check_roi
-from apps.cimt.patches import patch_boxes
+from apps.cimt.patches import patch_batches, patch_boxes
 
 __all__ = ["ConfidenceMaps", "InterfaceError", "Interfaces", "column_maxima",
            "dense_confidence", "gradient_baseline", "interface_error",
@@ -65,24 +66,7 @@ class InterfaceError(NamedTuple):
     n_columns: int
 
 
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive number, got {value!r}")
-    return float(value)
 
-
-def _non_negative(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- dense inference
@@ -124,18 +108,12 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     ConfidenceMaps
         Maps of shape ``(len(rows), len(columns))``, float32.
     """
-    import tensorflow as tf
-
-    from medkeras.data import crop_patches
-    from medkeras.preprocessing import preprocess_input
-
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D grey array, got shape {image.shape}")
     y0, x0, y1, x1 = check_roi(roi, image.shape)
-    stride = _positive_int(stride, "stride")
-    batch_size = _positive_int(batch_size, "batch_size")
-    fov_px = _positive(fov_mm, "fov_mm") / _positive(mm_per_pixel, "mm_per_pixel")
+    stride = integer_at_least(stride, "stride")
+    fov_px = positive_number(fov_mm, "fov_mm") / positive_number(mm_per_pixel, "mm_per_pixel")
     if len(classes) != 2:
         raise ValueError(f"classes must be the two output indices (lumen-intima, "
                          f"media-adventitia), got {classes!r}")
@@ -144,20 +122,14 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     rows, columns = np.arange(y0, y1, stride), np.arange(x0, x1, stride)
     grid = np.stack(np.meshgrid(rows, columns, indexing="ij"), axis=-1).reshape(-1, 2)
     boxes = patch_boxes(grid, fov_px)
-    stack = tf.constant(image[None, :, :, None].astype(np.float32))
     out = np.empty((len(grid), 2), np.float32)
-    for start in range(0, len(boxes), batch_size):
-        chunk = boxes[start:start + batch_size]
-        zeros = np.zeros(len(chunk), np.int32)
-        grey = crop_patches(stack, chunk, zeros, zeros, size=size)
-        patches = tf.concat([grey, grey, grey], axis=-1)
-        if preprocess:
-            patches = preprocess_input(patches)
+    for start, patches in patch_batches(image, boxes, size=size, batch_size=batch_size,
+                                        preprocess=preprocess):
         probabilities = np.asarray(model(patches, training=False))
-        if probabilities.ndim != 2 or probabilities.shape[0] != len(chunk):
+        if probabilities.ndim != 2 or probabilities.shape[0] != len(patches):
             raise ValueError(f"the model must return (n, classes) scores, got shape "
-                             f"{probabilities.shape} for {len(chunk)} patches")
-        out[start:start + len(chunk)] = probabilities[:, list(classes)]
+                             f"{probabilities.shape} for {len(patches)} patches")
+        out[start:start + len(patches)] = probabilities[:, list(classes)]
     maps = out.reshape(len(rows), len(columns), 2)
     return ConfidenceMaps(maps[..., 0], maps[..., 1], rows, columns)
 
@@ -253,10 +225,7 @@ def smooth_interface(rows, *, energy=None, sigma=2.0, alpha=0.0, beta=10.0, gamm
     if sigmas is None or isinstance(sigma, bool) or not np.all(np.isfinite(sigmas)) \
             or np.any(sigmas < 0):
         raise ValueError(f"sigma must be a number >= 0 or a (rows, columns) pair, got {sigma!r}")
-    if isinstance(end_columns, bool) or not isinstance(end_columns, numbers.Integral) \
-            or end_columns < 0:
-        raise ValueError(f"end_columns must be a non-negative integer, got {end_columns!r}")
-    n, pad = len(rows), int(end_columns)
+    n, pad = len(rows), integer_at_least(end_columns, "end_columns", 0)
     if pad:
         head, tail = np.median(rows[:pad]), np.median(rows[-pad:])
         extended = np.concatenate([np.full(pad, head), rows, np.full(pad, tail)])
@@ -313,7 +282,7 @@ def thickness_mm(lumen_intima_rows, media_adventitia_rows, mm_per_pixel):
     0.55
     """
     li, ma = _paired(lumen_intima_rows, media_adventitia_rows, "thickness_mm")
-    return float(np.mean(ma - li) * _positive(mm_per_pixel, "mm_per_pixel"))
+    return float(np.mean(ma - li) * positive_number(mm_per_pixel, "mm_per_pixel"))
 
 
 def interface_error(rows, expert_rows, mm_per_pixel):
@@ -327,7 +296,7 @@ def interface_error(rows, expert_rows, mm_per_pixel):
     """
     found, expert = _paired(rows, expert_rows, "interface_error")
     mean_px = float(np.mean(np.abs(found - expert)))
-    return InterfaceError(round(mean_px * _positive(mm_per_pixel, "mm_per_pixel") * 1000, 9),
+    return InterfaceError(round(mean_px * positive_number(mm_per_pixel, "mm_per_pixel") * 1000, 9),
                           mean_px, int(len(found)))
 
 
@@ -483,22 +452,22 @@ def gradient_baseline(image, roi, mm_per_pixel, *, sigma_mm=(0.06, 0.3),
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D grey array, got shape {image.shape}")
     y0, x0, y1, x1 = check_roi(roi, image.shape)
-    mm_per_pixel = _positive(mm_per_pixel, "mm_per_pixel")
+    mm_per_pixel = positive_number(mm_per_pixel, "mm_per_pixel")
     if len(sigma_mm) != 2 or min(sigma_mm) < 0:
         raise ValueError(f"sigma_mm must be (axial, lateral) >= 0, got {sigma_mm!r}")
     if len(imt_range_mm) != 2 or not 0 < imt_range_mm[0] < imt_range_mm[1]:
         raise ValueError(f"imt_range_mm must be (min, max) with 0 < min < max, got "
                          f"{imt_range_mm!r}")
-    max_step = _positive_int(max_step, "max_step")
+    max_step = integer_at_least(max_step, "max_step")
     d_min = max(1, math.floor(imt_range_mm[0] / mm_per_pixel))
     d_max = math.ceil(imt_range_mm[1] / mm_per_pixel)
     if y1 - y0 < d_min + 2 or x1 - x0 < 4:
         raise ValueError(f"roi {roi} is too small: it needs more than {d_min + 2} rows (the "
                          "minimum IMT) and at least 4 columns")
     if log_offset is not None:
-        log_offset = _positive(log_offset, "log_offset")
+        log_offset = positive_number(log_offset, "log_offset")
     sigma = (sigma_mm[0] / mm_per_pixel, sigma_mm[1] / mm_per_pixel)
-    lumen_px = max(1, round(_positive(lumen_mm, "lumen_mm") / mm_per_pixel))
+    lumen_px = max(1, round(positive_number(lumen_mm, "lumen_mm") / mm_per_pixel))
     gap_px = round(lumen_gap_mm / mm_per_pixel) if lumen_gap_mm >= 0 else -1
     if gap_px < 0:
         raise ValueError(f"lumen_gap_mm must be >= 0, got {lumen_gap_mm!r}")
@@ -522,7 +491,7 @@ def gradient_baseline(image, roi, mm_per_pixel, *, sigma_mm=(0.06, 0.3),
     lumen_score = edges / scale - lumen_weight * (above - smooth[inside].min()) / spread
     li, d = _best_pair_of_edges(edges / scale, lumen_score, d_min,
                                 min(d_max, y1 - y0 - 1), max_step,
-                                _non_negative(continuity_weight, "continuity_weight"))
+                                non_negative_number(continuity_weight, "continuity_weight"))
     li_rows = _subpixel_peak(edges, li)
     ma_rows = _subpixel_peak(edges, li + d)
     if snake:

@@ -23,11 +23,12 @@ dense confidence is exactly the classifier's output on its training-style patch.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from apps.cimt.checks import integer_at_least, non_negative_number, positive_number
 
 from apps.cimt.data import CIMTCase, roi_from_annotations
 
@@ -46,17 +47,6 @@ class PatchSet(NamedTuple):
     centres: np.ndarray
 
 
-def _check_positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _check_count(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def patch_boxes(centres, fov_px):
@@ -84,7 +74,7 @@ def patch_boxes(centres, fov_px):
     centres = np.asarray(centres, dtype=np.float64)
     if centres.ndim != 2 or centres.shape[1] != 2:
         raise ValueError(f"centres must have shape (n, 2) as (row, col), got {centres.shape}")
-    fov_px = _check_positive(fov_px, "fov_px")
+    fov_px = positive_number(fov_px, "fov_px")
     middle = centres + 0.5
     half = fov_px / 2
     return np.concatenate([middle - half, middle + half], axis=1)
@@ -121,27 +111,40 @@ def extract_patches(image, centres, *, fov_mm, mm_per_pixel, size=227, preproces
     (n, size, size, 3) float32 NumPy array
         Memory: ``n · size² · 12`` bytes (618 kB a patch at 227).
     """
-    import tensorflow as tf
-
-    from medkeras.data import crop_patches
-    from medkeras.preprocessing import preprocess_input
-
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D grey array, got shape {image.shape}")
-    fov_px = _check_positive(fov_mm, "fov_mm") / _check_positive(mm_per_pixel, "mm_per_pixel")
+    fov_px = positive_number(fov_mm, "fov_mm") / positive_number(mm_per_pixel, "mm_per_pixel")
     boxes = patch_boxes(centres, fov_px)
-    size = _check_count(size, "size")
-    batch_size = _check_count(batch_size, "batch_size")
+    size = integer_at_least(size, "size")
     out = np.empty((len(boxes), size, size, 3), np.float32)
-    stack = tf.constant(image[None, :, :, None].astype(np.float32))
+    for start, patches in patch_batches(image, boxes, size=size, batch_size=batch_size,
+                                        preprocess=preprocess, pad_value=pad_value):
+        out[start:start + len(patches)] = patches.numpy()
+    return out
+
+
+def patch_batches(image, boxes, *, size, batch_size, preprocess, pad_value=0.0):
+    """``(start, patches)`` for ``boxes`` of a 2-D grey image, ``batch_size`` at a time.
+
+    The one definition of a CIMT patch, for training (:func:`extract_patches`) and dense
+    inference (:func:`apps.cimt.measure.dense_confidence`) alike: the box cropped with
+    :func:`medkeras.data.crop_patches`, grey repeated to 3 channels, optionally
+    :func:`medkeras.preprocess_input`.  ``patches`` is a float32 tensor.
+    """
+    import tensorflow as tf
+
+    from medkeras.data import crop_patches
+    from medkeras.preprocessing import grey_to_rgb, preprocess_input
+
+    batch_size = integer_at_least(batch_size, "batch_size")
+    stack = tf.constant(np.asarray(image)[None, :, :, None].astype(np.float32))
     for start in range(0, len(boxes), batch_size):
         chunk = boxes[start:start + batch_size]
-        grey = crop_patches(stack, chunk, np.zeros(len(chunk), np.int32),
-                            np.zeros(len(chunk), np.int32), size=size, pad_value=pad_value)
-        rgb = tf.concat([grey, grey, grey], axis=-1)
-        out[start:start + len(chunk)] = (preprocess_input(rgb) if preprocess else rgb).numpy()
-    return out
+        zeros = np.zeros(len(chunk), np.int32)
+        rgb = grey_to_rgb(crop_patches(stack, chunk, zeros, zeros, size=size,
+                                       pad_value=pad_value))
+        yield start, preprocess_input(rgb) if preprocess else rgb
 
 
 def sample_centres(case, *, per_class=100, min_background_distance_mm=0.3, roi_margin_mm=1.0,
@@ -165,10 +168,8 @@ def sample_centres(case, *, per_class=100, min_background_distance_mm=0.3, roi_m
     """
     if not isinstance(case, CIMTCase):
         raise ValueError(f"expected a CIMTCase, got {type(case).__name__}")
-    per_class = _check_count(per_class, "per_class")
-    distance = min_background_distance_mm
-    if isinstance(distance, bool) or not isinstance(distance, numbers.Real) or distance < 0:
-        raise ValueError(f"min_background_distance_mm must be >= 0, got {distance!r}")
+    per_class = integer_at_least(per_class, "per_class")
+    distance = non_negative_number(min_background_distance_mm, "min_background_distance_mm")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     rng = np.random.default_rng(seed)

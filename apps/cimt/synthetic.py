@@ -30,10 +30,10 @@ varying ±8 % along the vessel; the pixel size 0.06 mm, as in the real database.
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import numpy as np
+
+from apps.cimt.checks import integer_at_least, positive_number
 from scipy import ndimage
 
 from apps.cimt.data import CIMTCase
@@ -44,11 +44,6 @@ __all__ = ["synthetic_case", "synthetic_cases"]
 LEVELS_DB = {"near_tissue": -34.0, "near_wall": -8.0, "lumen": -46.0, "intima": -24.0,
              "media": -32.0, "adventitia": 0.0, "deep_tissue": -34.0}
 
-
-def _check_int(value, what, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def synthetic_case(*, seed=0, shape=(240, 320), mm_per_pixel=0.06, imt_mm=None, speckle=1.0,
@@ -94,12 +89,11 @@ def synthetic_case(*, seed=0, shape=(240, 320), mm_per_pixel=0.06, imt_mm=None, 
     >>> 0.45 < case.imt_mm < 1.1
     True
     """
-    seed = _check_int(seed, "seed", 0)
+    seed = integer_at_least(seed, "seed", 0)
     if len(shape) != 2:
         raise ValueError(f"shape must be (H, W), got {shape!r}")
-    height, width = (_check_int(v, "shape", 2) for v in shape)
-    if not isinstance(mm_per_pixel, numbers.Real) or not mm_per_pixel > 0:
-        raise ValueError(f"mm_per_pixel must be positive, got {mm_per_pixel!r}")
+    height, width = (integer_at_least(v, "shape", 2) for v in shape)
+    mm_per_pixel = positive_number(mm_per_pixel, "mm_per_pixel")
     if width < 32:
         raise ValueError(f"shape {shape}: at least 32 columns are needed")
     if not 0 <= speckle <= 1:
@@ -193,5 +187,5 @@ def synthetic_cases(n, *, seed=0, **options):
     >>> [c.case_id for c in synthetic_cases(2, seed=5, shape=(200, 64))]
     ['synthetic-5', 'synthetic-6']
     """
-    n = _check_int(n, "n", 1)
+    n = integer_at_least(n, "n", 1)
     return [synthetic_case(seed=seed + i, **options) for i in range(n)]
