@@ -21,12 +21,13 @@ import tensorflow as tf
 
 from medkeras.experiment.runner import TrainConfig, train_scheme
 from medkeras.experiment.sweep import build_model
+from medkeras.models import BACKBONES
 
 
 def sweep_seconds(backbone, cache, x, y, epochs, batch):
     per_scheme = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for scheme in build_model(backbone, classes=2).schemes:
+        for scheme in BACKBONES[backbone].scheme_table():
             keras.backend.clear_session()
             model = build_model(backbone, classes=2, seed=0)
             config = TrainConfig(epochs=epochs, batch_size=batch, patience=epochs,

@@ -19,6 +19,7 @@ def weights_by_layer(model):
 def test_alexnet_schemes_are_the_papers():
     model = medkeras.AlexNet(classes=2)
     assert list(model.schemes) == PAPER_SCHEMES
+    assert medkeras.AlexNet.scheme_table() == model.schemes  # no model needed to list them
     assert model.tunable_layers == ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 

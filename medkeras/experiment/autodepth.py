@@ -10,7 +10,8 @@ import json
 import os
 
 from medkeras.experiment.runner import _atomic_json
-from medkeras.experiment.sweep import _check_config, build_model, cell_name, run_cell
+from medkeras.experiment.sweep import _check_config, cell_name, run_cell
+from medkeras.models import BACKBONES
 
 
 def choose_depth(task, config, out_dir, *, seed=0, log=print):
@@ -27,8 +28,7 @@ def choose_depth(task, config, out_dir, *, seed=0, log=print):
     """
     os.makedirs(out_dir, exist_ok=True)
     _check_config(out_dir, config, task)
-    schemes = [s for s in build_model(config.backbone, classes=task.classes).schemes
-               if s != "scratch"]
+    schemes = [s for s in BACKBONES[config.backbone].scheme_table() if s != "scratch"]
     curve, best, reason = [], None, "every depth improved: deepest tuning chosen"
     for scheme in schemes:
         record = run_cell(task, config, scheme, 1.0, seed,

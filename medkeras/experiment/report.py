@@ -32,12 +32,13 @@ def load_cells(out_dir):
 
 def _scheme_order(config, cells):
     """The backbone's order: scratch (each initialisation), then shallow to deep tuning."""
-    from medkeras.experiment.sweep import build_model, scratch_label
+    from medkeras.experiment.sweep import scratch_label
+    from medkeras.models import BACKBONES
 
     names = {c["scheme"] for c in cells}
     ordered = [scratch_label(i) for i in config["sweep"]["scratch_inits"]]
-    ordered += [s for s in build_model(config["sweep"]["backbone"],
-                                       classes=config["classes"]).schemes if s != "scratch"]
+    ordered += [s for s in BACKBONES[config["sweep"]["backbone"]].scheme_table()
+                if s != "scratch"]
     return [s for s in ordered if s in names]
 
 

@@ -139,12 +139,12 @@ def unit_values(values, units):
 
 def schemes_of(config, task):
     """The cell labels of a sweep: its schemes, ``scratch`` once per initialisation."""
-    model = build_model(config.backbone, classes=task.classes)
-    schemes = list(model.schemes) if config.schemes is None else list(config.schemes)
-    unknown = [s for s in schemes if s not in model.schemes]
+    table = BACKBONES[config.backbone].scheme_table()
+    schemes = list(table) if config.schemes is None else list(config.schemes)
+    unknown = [s for s in schemes if s not in table]
     if unknown:
         raise ValueError(f"unknown schemes {unknown} for {config.backbone}; "
-                         f"choose from {list(model.schemes)}")
+                         f"choose from {list(table)}")
     labels = []
     for scheme in schemes:
         labels += ([scratch_label(i) for i in config.scratch_inits] if scheme == "scratch"

@@ -27,18 +27,24 @@ class TunableModel(keras.Model):
         """The classifier block, replaced when fine-tuning to a new task."""
         return self.tunable_layers[-1]
 
-    @property
-    def schemes(self):
+    @classmethod
+    def scheme_table(cls):
         """Scheme name → first trainable block, deepest tuning last, ``scratch`` first.
 
         Names follow the paper: ``FT:only fc8``, ``FT:fc7-fc8``, …, ``FT:conv1-fc8``.
-        ``scratch`` trains every block like ``FT:conv1-fc8`` but from random weights.
+        ``scratch`` trains every block like ``FT:conv1-fc8`` but from random weights.  A
+        class method: sweeps and reports list schemes without building a model.
         """
-        first, last = self.tunable_layers[0], self.head
+        first, last = cls.tunable_layers[0], cls.tunable_layers[-1]
         names = {"scratch": first}
-        for block in reversed(self.tunable_layers):
+        for block in reversed(cls.tunable_layers):
             names["FT:only " + last if block == last else f"FT:{block}-{last}"] = block
         return names
+
+    @property
+    def schemes(self):
+        """:meth:`scheme_table` of this model."""
+        return self.scheme_table()
 
     def block_layers(self, block):
         """The Keras layers of one tunable block."""
