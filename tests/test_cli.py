@@ -25,6 +25,8 @@ def test_demo_end_to_end_offline(tmp_path):
     assert json.loads((out / "config.json").read_text())["sweep"]["backbone"] == "squeezenet"
     report = (out / "report.html").read_text()
     assert "scratch" in report and "figures/roc.png" in report
+    assert "Not run:</b> FT:only conv10, FT:fire9-conv10, FT:conv1-conv10" in report
+    assert "MEDKERAS_SQUEEZENET_CAFFEMODEL" in report  # how to provide the weights
     assert (out / "figures" / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The report is rebuilt from disk alone.
     (out / "report.html").unlink()

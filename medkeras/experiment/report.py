@@ -148,6 +148,22 @@ def _verdict(analyses, comparisons):
     return text
 
 
+def _not_run(out_dir):
+    """A paragraph naming the cells the sweep skipped, and why (from ``results.csv``)."""
+    path = os.path.join(out_dir, "results.csv")
+    if not os.path.exists(path):
+        return ""
+    results = pd.read_csv(path)
+    if "note" not in results:
+        return ""
+    skipped = results[results["note"].fillna("").str.startswith("skipped")]
+    if not len(skipped):
+        return ""
+    names = ", ".join(dict.fromkeys(skipped["scheme"]))
+    reasons = "; ".join(dict.fromkeys(n[len("skipped: "):] for n in skipped["note"]))
+    return f"<p><b>Not run:</b> {html.escape(names)}. {html.escape(reasons)}</p>"
+
+
 def _write_html(out_dir, config, table, figures, comparisons, verdict):
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
              f"<title>medkeras: {html.escape(config['task'])}</title>",
@@ -155,7 +171,7 @@ def _write_html(out_dir, config, table, figures, comparisons, verdict):
              "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;"
              "padding:3px 6px}img{max-width:100%}</style></head><body>",
              f"<h1>{html.escape(config['task'])}: full training or fine-tuning?</h1>",
-             f"<p>{verdict}</p>"]
+             f"<p>{verdict}</p>", _not_run(out_dir)]
     if table is not None:
         parts += ["<h2>Test set, all training data</h2>",
                   table.to_html(index=False, float_format=lambda v: f"{v:.3f}")]

@@ -253,4 +253,4 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
 
 def _skipped(scheme, fraction, seed, reason):
     return {"scheme": scheme, "fraction": fraction, "seed": seed, "val_auc": float("nan"),
-            "test_auc": float("nan"), "note": f"skipped: {reason.split('. ')[0]}"}
+            "test_auc": float("nan"), "note": f"skipped: {reason}"}
