@@ -466,3 +466,22 @@ def test_froc_groups_must_cover_every_case():
     with pytest.raises(ValueError, match="FROCCurve"):
         sensitivity_at_fps({"fps": [0]})
     assert isinstance(froc_curve([], [], [], {"A": 1}), FROCCurve)
+
+
+def test_bland_altman_limits_by_hand_and_plot(tmp_path):
+    from medkeras.evaluation import bland_altman, plot_bland_altman
+
+    measured = np.array([0.70, 0.82, 0.91, 0.64, 1.10])
+    reference = np.array([0.72, 0.80, 0.95, 0.60, 1.00])
+    d = measured - reference                       # 0.02 ... by hand: mean and sd (n − 1)
+    mean = d.sum() / 5
+    sd = np.sqrt(((d - mean) ** 2).sum() / 4)
+    assert bland_altman(measured, reference) == pytest.approx(
+        (mean, mean - 1.96 * sd, mean + 1.96 * sd))
+    path = plot_bland_altman({"a": (measured, reference), "b": (reference, measured)},
+                             tmp_path / "ba.png", units="mm")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="same length"):
+        bland_altman([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        bland_altman([1.0, np.nan], [1.0, 2.0])

@@ -147,3 +147,22 @@ def test_scratch_initialisations_are_separate_cells(tmp_path):
     assert "scratch (gaussian)" in report and "scratch (msra)" in report
     with pytest.raises(ValueError, match="init"):
         SweepConfig(scratch_inits=("uniformish",))
+
+
+def test_cells_of_a_seed_share_validation_and_nest_their_training_groups():
+    from medkeras.experiment.sweep import split_cell
+
+    groups = np.repeat(np.arange(20), 3)
+    splits = {f: split_cell(groups, f, 4) for f in (1.0, 0.5, 0.25, 0.01)}
+    validation = set(groups[splits[1.0][1]])
+    assert len(validation) == 4                                    # 20% of the patients
+    previous = None
+    for fraction, (train, val) in splits.items():
+        assert set(groups[val]) == validation                      # same for every fraction
+        assert not set(groups[train]) & validation                 # never on both sides
+        assert len(set(groups[train])) == max(round(16 * fraction), 1)
+        if previous is not None:
+            assert set(groups[train]) <= previous                  # nested
+        previous = set(groups[train])
+    assert len(set(groups[splits[0.01][0]])) == 1                  # a single patient trains
+    assert set(groups[split_cell(groups, 1.0, 5)[1]]) != validation  # seeds differ

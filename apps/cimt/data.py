@@ -76,6 +76,9 @@ class CIMTCase:
         Free text (the real data: the vessel and view, e.g. ``"LCCA LS"``).
     path : str or None
         The PNG it was read from.
+    group : str
+        The patient (or scan) the case belongs to: cases of one group never straddle a
+        training/test split.  Empty: the case id.
     """
     case_id: str
     image: np.ndarray
@@ -85,9 +88,11 @@ class CIMTCase:
     imt_mm: float | None = None
     description: str = ""
     path: str | None = None
+    group: str = ""
 
     def __post_init__(self):
         self.case_id = str(self.case_id)
+        self.group = str(self.group) or self.case_id
         image = np.asarray(self.image)
         if image.ndim != 2 or image.dtype != np.uint8 or min(image.shape, default=0) < 2:
             raise ValueError(f"case {self.case_id}: image must be a 2-D uint8 array of at least "
@@ -245,7 +250,8 @@ def _read_grey_png(path):
                      + (" with differing colour channels" if mode in ("RGB", "RGBA") else ""))
 
 
-def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True):
+def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True,
+              annotation_path=None):
     """Read one case: ``<ID>.png`` and the ``<ID>.json`` beside it.
 
     Parameters
@@ -268,6 +274,9 @@ def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True):
     verify_checksum : bool
         When the JSON has ``image_sha256`` (sha256 of the image's raw row-major pixel
         bytes), check it: a mismatch means the PNG is not the image that was annotated.
+    annotation_path : str or path-like, optional
+        The JSON, when it is not ``<ID>.json`` beside the image (its ``id`` is then not
+        compared with the image's name).
 
     Returns
     -------
@@ -284,7 +293,8 @@ def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True):
     png_path = pathlib.Path(png_path)
     if not png_path.is_file():
         raise ValueError(f"{png_path}: no such image file")
-    json_path = png_path.with_suffix(".json")
+    json_path = (png_path.with_suffix(".json") if annotation_path is None
+                 else pathlib.Path(annotation_path))
     if not json_path.is_file():
         raise ValueError(f"{png_path}: its annotation {json_path.name} is missing (expected "
                          f"{json_path})")
@@ -299,7 +309,7 @@ def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True):
     if missing:
         raise ValueError(f"{json_path}: missing keys {missing}")
     case_id = png_path.stem
-    if "id" in record and str(record["id"]) != case_id:
+    if annotation_path is None and "id" in record and str(record["id"]) != case_id:
         raise ValueError(f"{json_path}: its id {record['id']!r} does not match the file name "
                          f"{case_id!r}")
     image = _read_grey_png(png_path)

@@ -94,8 +94,10 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
         Integer region ``image[y0:y1, x0:x1]``.
     fov_mm, mm_per_pixel : float
         Field of view of a patch (as in training) and pixel size.
-    stride : int
-        1: every pixel (the paper); ``s``: rows ``y0, y0 + s, …`` and likewise columns.
+    stride : int or (int, int)
+        1: every pixel (the paper); ``s``: rows ``y0, y0 + s, …`` and likewise columns;
+        ``(s_rows, s_columns)``: each its own.  A column stride costs the interfaces
+        nothing but lateral detail; a row stride coarsens their vertical position.
     batch_size : int
     preprocess : bool
         Apply :func:`medkeras.preprocess_input`, as :func:`~apps.cimt.patches.sample_patches`
@@ -112,14 +114,14 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D grey array, got shape {image.shape}")
     y0, x0, y1, x1 = check_roi(roi, image.shape)
-    stride = integer_at_least(stride, "stride")
+    row_stride, column_stride = _strides(stride)
     fov_px = positive_number(fov_mm, "fov_mm") / positive_number(mm_per_pixel, "mm_per_pixel")
     if len(classes) != 2:
         raise ValueError(f"classes must be the two output indices (lumen-intima, "
                          f"media-adventitia), got {classes!r}")
     shape = getattr(model, "input_shape", None)
     size = int(shape[1]) if shape is not None and shape[1] is not None else 227
-    rows, columns = np.arange(y0, y1, stride), np.arange(x0, x1, stride)
+    rows, columns = np.arange(y0, y1, row_stride), np.arange(x0, x1, column_stride)
     grid = np.stack(np.meshgrid(rows, columns, indexing="ij"), axis=-1).reshape(-1, 2)
     boxes = patch_boxes(grid, fov_px)
     out = np.empty((len(grid), 2), np.float32)
@@ -132,6 +134,13 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
         out[start:start + len(patches)] = probabilities[:, list(classes)]
     maps = out.reshape(len(rows), len(columns), 2)
     return ConfidenceMaps(maps[..., 0], maps[..., 1], rows, columns)
+
+
+def _strides(stride):
+    pair = (stride, stride) if np.ndim(stride) == 0 else tuple(stride)
+    if len(pair) != 2:
+        raise ValueError(f"stride must be an integer or a (rows, columns) pair, got {stride!r}")
+    return tuple(integer_at_least(s, "stride") for s in pair)
 
 
 def column_maxima(confidence):

@@ -15,7 +15,8 @@ module samples such patches:
   with ``tf.image.crop_and_resize`` (:func:`medkeras.data.crop_patches`: bilinear,
   half-pixel, zero outside the image), grey repeated to 3 channels, optionally
   :func:`medkeras.preprocess_input`;
-* :func:`sample_patches`: both, over a list of cases, with the case id as the group.
+* :func:`sample_patches`: both, over a list of cases, with the case's group (patient) as the
+  group.
 
 :func:`apps.cimt.measure.dense_confidence` uses the same :func:`patch_boxes`, so a pixel's
 dense confidence is exactly the classifier's output on its training-style patch.
@@ -220,7 +221,7 @@ def sample_patches(cases, *, per_class=100, fov_mm=3.0, size=227, min_background
     -------
     PatchSet
         ``patches`` (n, size, size, 3) float32, ``labels`` (n,) int64 in {0, 1, 2},
-        ``groups`` (n,) case ids (str), ``centres`` (n, 2) int64 ``(row, col)`` — ordered by
+        ``groups`` (n,) the cases' groups (str; the case id by default), ``centres`` (n, 2) int64 ``(row, col)`` — ordered by
         case, then class.
     """
     cases = list(cases)
@@ -234,5 +235,5 @@ def sample_patches(cases, *, per_class=100, fov_mm=3.0, size=227, min_background
         patches = extract_patches(case.image, centres, fov_mm=fov_mm,
                                   mm_per_pixel=case.mm_per_pixel, size=size,
                                   preprocess=preprocess, batch_size=batch_size)
-        parts.append((patches, labels, np.full(len(labels), case.case_id), centres))
+        parts.append((patches, labels, np.full(len(labels), case.group), centres))
     return PatchSet(*(np.concatenate(column) for column in zip(*parts)))

@@ -241,3 +241,70 @@ def plot_training_curves(curves, path, *, xlabel="Iterations", ylabel="Validatio
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return _save(fig, path)
+
+
+def bland_altman(measured, reference):
+    """Bias and 95% limits of agreement of ``measured`` against ``reference``.
+
+    Bland & Altman, "Statistical methods for assessing agreement between two methods of
+    clinical measurement", Lancet 327(8476), 1986: the differences' mean (bias) ± 1.96 of
+    their standard deviation (``ddof=1``).
+
+    >>> [round(v, 3) for v in bland_altman([1.0, 2.0, 3.0], [1.0, 1.0, 2.0])]
+    [0.667, -0.465, 1.798]
+    """
+    measured = np.asarray(measured, dtype=float).ravel()
+    reference = np.asarray(reference, dtype=float).ravel()
+    if measured.shape != reference.shape or measured.size < 2:
+        raise ValueError(f"measured and reference need the same length >= 2, got "
+                         f"{measured.size} and {reference.size}")
+    if not (np.isfinite(measured).all() and np.isfinite(reference).all()):
+        raise ValueError("measured and reference must be finite")
+    difference = measured - reference
+    bias, sd = float(difference.mean()), float(difference.std(ddof=1))
+    return bias, bias - 1.96 * sd, bias + 1.96 * sd
+
+
+def plot_bland_altman(pairs, path, *, units="", reference_name="reference", title=""):
+    """Bland-Altman plots (difference vs mean), one panel per method, shared axes.
+
+    Parameters
+    ----------
+    pairs : dict of str → (measured, reference)
+        Paired measurements per method (e.g. the CIMT thickness of each scheme against the
+        expert's).
+    path : str or path-like
+        Output ``.png``.
+    units, reference_name, title : str
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = _check_path(path)
+    _check_mapping(pairs, "pairs")
+    n = len(pairs)
+    columns = min(n, 3)
+    rows = -(-n // columns)
+    fig = Figure(figsize=(4.2 * columns, 3.6 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
+    unit = f" ({units})" if units else ""
+    for ax, (name, pair) in zip(axes, pairs.items()):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"pairs[{name!r}] must be (measured, reference)")
+        bias, low, high = bland_altman(*pair)
+        measured, reference = (np.asarray(a, dtype=float).ravel() for a in pair)
+        ax.scatter((measured + reference) / 2, measured - reference, s=14, alpha=0.8)
+        for value, style in ((bias, "-"), (low, "--"), (high, "--")):
+            ax.axhline(value, color="#c0392b", ls=style, lw=1.2)
+        ax.set_title(f"{name}\nbias {bias:+.3g}, limits [{low:.3g}, {high:.3g}]",
+                     fontsize="small")
+        ax.grid(alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.supxlabel(f"mean of method and {reference_name}{unit}")
+    fig.supylabel(f"method − {reference_name}{unit}")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

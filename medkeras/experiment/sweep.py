@@ -167,15 +167,26 @@ def _check_config(out_dir, config, task):
         _atomic_json(path, record)
 
 
+def split_cell(groups, fraction, seed):
+    """A cell's training and validation indices, by group.
+
+    20% of the groups are the validation set, the same for every fraction of a seed; the
+    fraction subsamples the remaining training groups (nested, at least one group), so
+    cells of one seed differ only by the training data added, and a fraction small enough
+    trains on a single patient or video.
+    """
+    train_idx, val_idx = split_by_group(groups, validation_fraction=0.2, seed=seed)
+    keep = subsample_groups(groups[train_idx], fraction, seed=seed)
+    return train_idx[keep], val_idx
+
+
 def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
     """Train and test one cell; returns its record (also written as ``cell.json``)."""
     cell_path = os.path.join(cell_dir, "cell.json")
     if os.path.exists(cell_path):
         with open(cell_path) as f:
             return json.load(f)
-    subset = subsample_groups(task.groups, fraction, seed=seed)
-    train_pos, val_pos = split_by_group(task.groups[subset], validation_fraction=0.2, seed=seed)
-    train_idx, val_idx = subset[train_pos], subset[val_pos]
+    train_idx, val_idx = split_cell(task.groups, fraction, seed)
     train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
     model_scheme, init = parse_label(scheme)
     scratch = model_scheme == "scratch"

@@ -1,0 +1,156 @@
+"""The CIMT application end to end: its datasets, the sweep task, evaluation, CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from apps.cimt import synthetic_case
+from apps.cimt.__main__ import main
+from apps.cimt.dataset import load_cases
+from apps.cimt.experiment import CIMTSettings, case_errors, make_task
+from apps.cimt.measure import Interfaces
+from medkeras.datasets import DatasetFolderError
+from tests.test_cimt import write_case
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def test_carotid_folder_becomes_a_split_dataset_with_groups(tmp_path):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    for name in ("AAAFH", "AAAFI", "AAACK", "AAACX", "P1", "P2", "P3", "P4"):
+        write_case(folder, name, imt=0.0 if name == "P1" else 0.7)
+    (folder / "IMT-ImageDataSet.txt").write_text("copyright notice")      # the Cyprus copy
+    (folder / "groups.csv").write_text("name,group\nP3,patient-x\nP4,patient-x\n")
+    train = load_cases(folder=folder, split="train")
+    test = load_cases(folder=folder, split="test")
+    cases = {c.case_id: c for c in train + test}
+    assert sorted(cases) == ["AAACK", "AAAFH", "AAAFI", "P1", "P2", "P3", "P4"]   # AAACX out
+    assert cases["AAAFI"].group == "AAAFH" and cases["P4"].group == "patient-x"
+    assert not {c.group for c in train} & {c.group for c in test}
+    assert len({c.group for c in test}) == 1                          # round(0.2 × 5 groups)
+    case = cases["P2"]
+    assert case.image.dtype == np.uint8 and case.image.shape == (60, 80)
+    np.testing.assert_allclose(case.lumen_intima[0], [10, 20])           # 1-based → 0-based
+    assert case.mm_per_pixel == pytest.approx(0.06) and case.imt_mm == pytest.approx(0.7)
+    assert cases["P1"].imt_mm is None
+    half = load_cases(folder=folder, split="train", fraction=0.5)
+    assert {c.group for c in half} < {c.group for c in train}
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("orphan", "ORPHAN.json: annotation without its image"),
+    ("broken", "BROKEN.json: broken JSON"),
+    ("outside", "OUT.json"),
+])
+def test_broken_carotid_folders_fail_naming_the_file(tmp_path, problem, message):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    write_case(folder, "GOOD")
+    if problem == "orphan":
+        (folder / "ORPHAN.json").write_text("{}")
+    elif problem == "broken":
+        write_case(folder, "BROKEN")
+        (folder / "BROKEN.json").write_text("{not json")
+    else:
+        write_case(folder, "OUT", li=[[11, 21], [500, 23]])
+    with pytest.raises(DatasetFolderError, match=message):
+        load_cases(folder=folder, split="train")
+
+
+# --------------------------------------------------------------------------- task, errors
+
+
+def test_make_task_is_three_class_balanced_and_patient_disjoint():
+    cases = [synthetic_case(seed=s) for s in range(3)]
+    for case, group in zip(cases, ("a", "b", "c")):
+        case.group = group
+    settings = CIMTSettings(per_class=4, test_per_class=2)
+    task = make_task(cases[:2], cases[2:], settings)
+    assert task.classes == 3 and task.positive_classes == (1, 2)
+    assert task.x.shape == (24, 227, 227, 3) and np.bincount(task.y).tolist() == [8, 8, 8]
+    assert set(task.groups) == {"a", "b"} and set(task.test_groups) == {"c"}
+    cases[2].group = "a"
+    with pytest.raises(ValueError, match="both sides"):
+        make_task(cases[:2], cases[2:], settings)
+
+
+def test_case_errors_against_the_expert_tracing():
+    case = synthetic_case(seed=1)
+    columns = case.columns()[10:60]
+    li, ma = case.rows(columns)
+    perfect = case_errors(Interfaces(li, ma, columns), case)
+    assert perfect["lumen_intima_px"] == 0 and perfect["media_adventitia_um"] == 0
+    assert perfect["thickness_error_um"] == pytest.approx(0, abs=1e-9)
+    shifted = case_errors(Interfaces(li + 2, ma - 1, columns), case)
+    assert shifted["lumen_intima_px"] == pytest.approx(2)
+    assert shifted["media_adventitia_um"] == pytest.approx(1000 * case.mm_per_pixel)
+    assert shifted["thickness_error_um"] == pytest.approx(-3000 * case.mm_per_pixel)
+    assert shifted["columns"] == 50
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--schemes", "scratch", "--per-class", "3",
+                 "--test-per-class", "2", "--epochs", "1", "--batch", "8",
+                 "--stride", "6,24"]) == 0
+    errors = pd.read_csv(out / "cimt" / "errors.csv")
+    assert sorted(set(errors.scheme)) == ["baseline (gradient + DP)", "scratch"]
+    assert len(errors) == 2 * 2                                       # 2 models × 2 test cases
+    baseline = errors[errors.scheme.str.startswith("baseline")]
+    assert (baseline.lumen_intima_px < 1).all()            # the handcrafted method, synthetic
+    report = (out / "cimt" / "report.html").read_text()
+    for figure in ("lumen_intima_um.png", "media_adventitia_um.png", "bland_altman.png"):
+        assert figure in report and (out / "cimt" / "figures" / figure).is_file()
+    assert (out / "report.html").is_file()                           # the patch-level report
+
+    # Re-running resumes: nothing is recomputed, the table is the same.
+    before = (out / "cimt" / "errors.csv").read_text()
+    assert main(["evaluate", str(out)]) == 0
+    assert (out / "cimt" / "errors.csv").read_text() == before
+
+    exported = tmp_path / "model"
+    assert main(["export", str(out), "--scheme", "scratch", "--out", str(exported)]) == 0
+    assert (exported / "model.keras").is_file() and (exported / "saved_model").is_dir()
+
+    case_dir = tmp_path / "case"
+    case_dir.mkdir()
+    case = synthetic_case(seed=50)
+    from PIL import Image
+    Image.fromarray(case.image).save(case_dir / "scan.png")
+    (case_dir / "scan.json").write_text(json.dumps({
+        "mm_per_pixel": case.mm_per_pixel,
+        "lumen_intima": (case.lumen_intima[::20] + 1).tolist(),
+        "media_adventitia": (case.media_adventitia[::20] + 1).tolist()}))
+    measured = tmp_path / "measured"
+    assert main(["measure", str(case_dir / "scan.png"), "--model", str(exported),
+                 "--annotations", str(case_dir / "scan.json"), "--stride", "4,16",
+                 "--out", str(measured)]) == 0
+    record = json.loads((measured / "measurement.json").read_text())
+    assert record["thickness_mm"] > 0 and len(record["lumen_intima"]) == len(record["columns"])
+    assert "errors" in record and (measured / "overlay.png").read_bytes()[:4] == b"\x89PNG"
+    table = pd.read_csv(measured / "interfaces.csv")
+    assert list(table.columns) == ["x", "lumen_intima_y", "media_adventitia_y"]
+
+    baseline_out = tmp_path / "baseline"
+    roi = ",".join(str(v) for v in record["roi"])
+    assert main(["measure", str(case_dir / "scan.png"), "--model", "baseline", "--roi", roi,
+                 "--mm-per-pixel", str(case.mm_per_pixel), "--out", str(baseline_out)]) == 0
+    truth = case.rows(np.array(json.loads((baseline_out / "measurement.json").read_text())
+                               ["columns"]))
+    found = pd.read_csv(baseline_out / "interfaces.csv")
+    assert np.nanmean(np.abs(found.lumen_intima_y - truth[0])) < 1             # sub-pixel
+
+    capsys.readouterr()
+    assert main(["measure", str(case_dir / "scan.png"), "--model", "baseline",
+                 "--out", str(tmp_path / "x")]) == 1
+    assert "--mm-per-pixel" in capsys.readouterr().err
+    assert main(["measure", str(case_dir / "scan.png"), "--model", str(tmp_path),
+                 "--mm-per-pixel", "0.06", "--roi", roi, "--out", str(tmp_path / "y")]) == 1
+    assert "not an exported CIMT model" in capsys.readouterr().err
