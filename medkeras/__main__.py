@@ -52,21 +52,11 @@ def main(argv=None):
     convert.add_argument("--force", action="store_true")
     convert.set_defaults(run=_convert)
     args = parser.parse_args(argv)
-    import medkeras
     from medkeras.models import BACKBONES
     if getattr(args, "model", None) is not None and args.model not in BACKBONES:
         parser.error(f"--model must be one of {list(BACKBONES)}, got {args.model!r}")
-    from medkeras.caffe import CaffeModelError
-    try:
-        args.run(args)
-    except (CaffeModelError, medkeras.WeightsUnavailableError, FileNotFoundError,
-            FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    from medkeras.experiment.cli import run_command
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,23 @@ def export_saved_model(model, path, *, metadata=None):
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging)
+
+
+def load_exported(folder, *, application=None):
+    """An exported cell (:func:`medkeras.experiment.sweep.export_cell`) → ``(model, info)``.
+
+    ``application`` checks that the folder was exported by that application.
+    """
+    import pathlib
+
+    import medkeras  # noqa: F401  (registers the custom layers and optimizer)
+
+    folder = pathlib.Path(folder)
+    model_path, info_path = folder / "model.keras", folder / "info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else None
+    what = f"an exported {application} model" if application else "an exported model"
+    if not model_path.is_file() or info is None or (
+            application is not None and info.get("application") != application):
+        raise ValueError(f"{folder}: not {what} (model.keras and info.json expected; see "
+                         f"`python -m apps.{application or '<app>'} export`)")
+    return keras.saving.load_model(model_path), info

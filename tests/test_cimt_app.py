@@ -153,4 +153,17 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
     assert "--mm-per-pixel" in capsys.readouterr().err
     assert main(["measure", str(case_dir / "scan.png"), "--model", str(tmp_path),
                  "--mm-per-pixel", "0.06", "--roi", roi, "--out", str(tmp_path / "y")]) == 1
-    assert "not an exported CIMT model" in capsys.readouterr().err
+    assert "not an exported cimt model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_cyprus_development_cases_as_a_dataset(shared):
+    folder = shared / "data" / "carotid-imt"
+    train = load_cases(folder=folder, split="train")
+    test = load_cases(folder=folder, split="test")
+    ids = [c.case_id for c in train + test]
+    assert len(ids) == len(set(ids)) == 51 and "AAACX" not in ids          # 52 − the copy
+    groups = {c.case_id: c.group for c in train + test}
+    assert groups["AAAFI"] == groups["AAAFH"] and groups["AAANB"] == groups["AAANA"]
+    assert len({c.group for c in test}) == 10                           # round(0.2 × 49)
+    assert not {c.group for c in train} & {c.group for c in test}

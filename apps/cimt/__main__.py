@@ -6,7 +6,7 @@
   → ``OUT/report.html``.  Re-running resumes.
 * ``train``: one scheme (a sweep of one cell).
 * ``evaluate``: (re)compute the evaluation of a sweep directory.
-* ``export``: a trained cell → ``model.keras``, a SavedModel and ``cimt.json``.
+* ``export``: a trained cell → ``model.keras``, a SavedModel and ``info.json``.
 * ``measure``: an image + ROI → thickness, both interfaces, an overlay picture.
 * ``demo``: a small sweep on synthetic images (part of ``./run demo``).
 """
@@ -18,29 +18,14 @@ import json
 import os
 import sys
 
-DEFAULT_SCHEMES = ("scratch", "FT:only conv10", "FT:fire9-conv10", "FT:conv1-conv10")
+from medkeras.experiment.cli import (add_training_options, comma_floats, comma_ints,
+                                     comma_strings, read_record, record_experiment, run_command,
+                                     sweep_config)
 
 
 def _pair(text):
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}")
+    values = comma_ints(text)
     return values[0] if len(values) == 1 else values
-
-
-def _floats(text):
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
-
-
-def _ints(text):
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}")
 
 
 def _settings(args):
@@ -63,43 +48,23 @@ def _load_split(source, split):
     return load_cases(**source, split=split)
 
 
-def _record(out, source, settings, train_cases, test_cases):
-    """``cimt.json``: where the cases came from, the settings and the split; a re-run
-    with other ones is refused (the sweep's cells would mix two experiments)."""
-    from medkeras.experiment.runner import _atomic_json
-
-    record = {"data": source, "settings": settings.to_json(),
-              "train_cases": [c.case_id for c in train_cases],
-              "test_cases": [c.case_id for c in test_cases]}
-    path = os.path.join(out, "cimt.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            existing = json.load(f)
-        if existing != record:
-            raise ValueError(f"{out} holds a CIMT sweep with other data or settings ({path}); "
-                             "use another --out or remove it")
-    os.makedirs(out, exist_ok=True)
-    _atomic_json(path, record)
-
-
 def run_sweep_command(args, *, schemes, fractions, seeds):
     from apps.cimt.experiment import evaluate_sweep, make_task, write_cimt_report
     from medkeras.experiment.report import write_report
-    from medkeras.experiment.runner import TrainConfig
-    from medkeras.experiment.sweep import SweepConfig, run_sweep
+    from medkeras.experiment.sweep import run_sweep
 
     source, settings = _data_source(args), _settings(args)
     train_cases, test_cases = _load_split(source, "train"), _load_split(source, "test")
     print(f"{len(train_cases)} development cases ({len({c.group for c in train_cases})} "
           f"patients), {len(test_cases)} test cases "
           f"({len({c.group for c in test_cases})} patients)")
-    _record(args.out, source, settings, train_cases, test_cases)
+    record_experiment(args.out, "cimt.json", {
+        "data": source, "settings": settings.to_json(),
+        "train_cases": [c.case_id for c in train_cases],
+        "test_cases": [c.case_id for c in test_cases]})
     task = make_task(train_cases, test_cases, settings)
-    config = SweepConfig(backbone=args.backbone, schemes=schemes, fractions=fractions,
-                         seeds=seeds, weights=args.weights,
-                         train=TrainConfig(epochs=args.epochs, batch_size=args.batch,
-                                           patience=args.patience, tensorboard=False))
-    run_sweep(task, config, args.out)
+    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
+              args.out)
     print("patch-level report:", write_report(args.out, n_bootstrap=1000))
     if not args.no_evaluate:
         evaluate_sweep(args.out, test_cases, settings)
@@ -114,18 +79,10 @@ def _train(args):
     run_sweep_command(args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,))
 
 
-def _read_record(directory):
-    path = os.path.join(directory, "cimt.json")
-    if not os.path.exists(path):
-        raise ValueError(f"{directory}: no cimt.json here; is it a CIMT sweep directory?")
-    with open(path) as f:
-        return json.load(f)
-
-
 def _evaluate(args):
     from apps.cimt.experiment import CIMTSettings, evaluate_sweep, write_cimt_report
 
-    record = _read_record(args.directory)
+    record = read_record(args.directory, "cimt.json")
     settings = CIMTSettings(**record["settings"])
     if args.stride is not None:
         settings.stride = CIMTSettings(stride=args.stride).stride
@@ -135,20 +92,13 @@ def _evaluate(args):
 
 
 def _export(args):
-    from apps.cimt.experiment import load_cell_model
-    from medkeras.export import export_saved_model
+    from medkeras.experiment.sweep import export_cell
 
-    record = _read_record(args.directory)
+    record = read_record(args.directory, "cimt.json")
     cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
-    model = load_cell_model(args.directory, cell)
-    if os.path.exists(args.out) and os.listdir(args.out):
-        raise FileExistsError(f"{args.out} exists and is not empty")
-    os.makedirs(args.out, exist_ok=True)
-    model.save(os.path.join(args.out, "model.keras"))
-    export_saved_model(model, os.path.join(args.out, "saved_model"))
-    with open(os.path.join(args.out, "cimt.json"), "w") as f:
-        json.dump({"settings": record["settings"], "cell": cell,
-                   "classes": ["background", "lumen_intima", "media_adventitia"]}, f, indent=1)
+    export_cell(args.directory, cell, args.out, info={
+        "application": "cimt", "settings": record["settings"],
+        "classes": ["background", "lumen_intima", "media_adventitia"]})
     print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → {args.out}")
 
 
@@ -171,12 +121,7 @@ def _add_experiment_options(p, *, epochs=10, per_class=100, stride=(1, 1)):
     source.add_argument("--data", help="folder of cases (<ID>.png + <ID>.json)")
     source.add_argument("--synthetic", default="small", choices=("small", "medium"),
                         help="built-in synthetic cases when no --data (default small)")
-    p.add_argument("--backbone", default="squeezenet", help="squeezenet or alexnet")
-    p.add_argument("--weights", default="imagenet",
-                   help="starting weights of fine-tuning: imagenet or a file")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--patience", type=int, default=5)
+    add_training_options(p, epochs=epochs)
     p.add_argument("--per-class", type=int, default=per_class,
                    help="training patches per class per case")
     p.add_argument("--test-per-class", type=int, default=30)
@@ -195,19 +140,20 @@ def build_parser():
 
     demo = sub.add_parser("demo", help="a small sweep on synthetic images")
     demo.add_argument("--out", default="runs/cimt-demo")
-    demo.add_argument("--schemes", type=lambda t: tuple(t.split(",")),
+    demo.add_argument("--schemes", type=comma_strings,
                       default=("scratch", "FT:only conv10", "FT:conv1-conv10"))
     _add_experiment_options(demo, epochs=2, per_class=20, stride=(2, 6))
     demo.set_defaults(run=_demo)
 
     sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then the evaluation")
     sweep.add_argument("--out", required=True)
-    sweep.add_argument("--schemes", type=lambda t: tuple(t.split(",")), default=DEFAULT_SCHEMES,
-                       help="comma-separated (default: %(default)s)")
-    sweep.add_argument("--fractions", type=_floats, default=(1.0,),
+    sweep.add_argument("--schemes", type=comma_strings, default=None,
+                       help='comma-separated, e.g. "scratch,FT:only conv10" (default: all of '
+                            "the backbone's: scratch and every depth of fine-tuning)")
+    sweep.add_argument("--fractions", type=comma_floats, default=(1.0,),
                        help="training fractions of the patients, e.g. 1,0.5,0.25,0.01 "
                             "(a fraction this small trains on a single patient)")
-    sweep.add_argument("--seeds", type=_ints, default=(0,))
+    sweep.add_argument("--seeds", type=comma_ints, default=(0,))
     _add_experiment_options(sweep)
     sweep.set_defaults(run=_sweep)
 
@@ -248,19 +194,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    import medkeras
-    from medkeras.datasets import DatasetFolderError
-    try:
-        args.run(args)
-    except (medkeras.WeightsUnavailableError, DatasetFolderError, FileNotFoundError,
-            FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

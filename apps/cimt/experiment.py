@@ -39,7 +39,7 @@ from apps.cimt.measure import (_strides, dense_confidence, gradient_baseline, in
 from apps.cimt.patches import sample_patches
 
 __all__ = ["CIMTSettings", "make_task", "measure", "evaluate_sweep", "write_cimt_report",
-           "load_cell_model", "case_errors", "BASELINE"]
+           "case_errors", "BASELINE"]
 
 #: The label of the handcrafted baseline in tables and plots.
 BASELINE = "baseline (gradient + DP)"
@@ -139,23 +139,6 @@ def case_errors(found, case):
             "thickness_error_um": (measured - expert) * 1000, "columns": li_error.n_columns}
 
 
-def load_cell_model(sweep_dir, record):
-    """The model of a finished sweep cell (``record``: its ``cell.json``), best weights in."""
-    from medkeras.experiment.runner import load_best_weights
-    from medkeras.experiment.sweep import build_model, cell_name, parse_label
-
-    with open(os.path.join(sweep_dir, "config.json")) as f:
-        config = json.load(f)
-    scheme, init = parse_label(record["scheme"])
-    model = build_model(config["sweep"]["backbone"], classes=config["classes"],
-                        weights=None if scheme == "scratch" else config["sweep"]["weights"],
-                        init=init, seed=record["seed"])
-    cell_dir = os.path.join(sweep_dir, "cells",
-                            cell_name(record["scheme"], record["fraction"], record["seed"]))
-    load_best_weights(model, os.path.join(cell_dir, "run"))
-    return model
-
-
 def _finished_cells(sweep_dir):
     import glob
 
@@ -182,7 +165,7 @@ def evaluate_sweep(sweep_dir, test_cases, settings, *, baseline=True, log=print)
     from tqdm.auto import tqdm
 
     from medkeras.experiment.runner import _atomic_json
-    from medkeras.experiment.sweep import cell_name
+    from medkeras.experiment.sweep import cell_name, load_cell_model
 
     out = os.path.join(sweep_dir, "cimt")
     cases_dir = os.path.join(out, "cases")

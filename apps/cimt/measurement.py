@@ -29,19 +29,11 @@ __all__ = ["load_exported", "measure_image", "plot_overlay"]
 
 def load_exported(model_dir):
     """An exported CIMT model folder (``python -m apps.cimt export``) → (model, settings)."""
-    import keras
-
-    import medkeras  # noqa: F401  (registers the custom layers and optimizer)
     from apps.cimt.experiment import CIMTSettings
+    from medkeras.export import load_exported as load
 
-    folder = pathlib.Path(model_dir)
-    model_path, info_path = folder / "model.keras", folder / "cimt.json"
-    if not model_path.is_file() or not info_path.is_file():
-        raise ValueError(f"{folder}: not an exported CIMT model (model.keras and cimt.json "
-                         "expected; see `python -m apps.cimt export`)")
-    with open(info_path) as f:
-        info = json.load(f)
-    return keras.saving.load_model(model_path), CIMTSettings(**info["settings"])
+    model, info = load(model_dir, application="cimt")
+    return model, CIMTSettings(**info["settings"])
 
 
 def _read_image(path):

@@ -265,3 +265,40 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
 def _skipped(scheme, fraction, seed, reason):
     return {"scheme": scheme, "fraction": fraction, "seed": seed, "val_auc": float("nan"),
             "test_auc": float("nan"), "note": f"skipped: {reason}"}
+
+
+def load_cell_model(sweep_dir, cell):
+    """The model of a finished sweep cell, its best weights in.
+
+    ``cell`` has the cell's ``scheme``, ``fraction`` and ``seed`` (e.g. its ``cell.json``).
+    """
+    from medkeras.experiment.runner import load_best_weights
+
+    with open(os.path.join(sweep_dir, "config.json")) as f:
+        config = json.load(f)
+    run_dir = os.path.join(sweep_dir, "cells",
+                           cell_name(cell["scheme"], cell["fraction"], cell["seed"]), "run")
+    if not os.path.exists(os.path.join(run_dir, "result.json")):
+        raise ValueError(f"{sweep_dir} has no finished cell {cell['scheme']!r} (fraction "
+                         f"{cell['fraction']:g}, seed {cell['seed']})")
+    scheme, init = parse_label(cell["scheme"])
+    model = build_model(config["sweep"]["backbone"], classes=config["classes"],
+                        weights=None if scheme == "scratch" else config["sweep"]["weights"],
+                        init=init, seed=cell["seed"])
+    load_best_weights(model, run_dir)
+    return model
+
+
+def export_cell(sweep_dir, cell, out, *, info):
+    """A finished cell → ``out/model.keras``, ``out/saved_model`` (preprocessing inside) and
+    ``out/info.json`` (``info``: what an application needs to apply the model)."""
+    from medkeras.export import export_saved_model
+
+    if os.path.exists(out) and os.listdir(out):
+        raise FileExistsError(f"{out} exists and is not empty")
+    model = load_cell_model(sweep_dir, cell)
+    os.makedirs(out, exist_ok=True)
+    model.save(os.path.join(out, "model.keras"))
+    export_saved_model(model, os.path.join(out, "saved_model"), metadata=info)
+    _atomic_json(os.path.join(out, "info.json"), {"cell": cell, **info})
+    return out
