@@ -1,6 +1,7 @@
-"""Polyp segmentation datasets as tensorflow-datasets: ``kvasir_seg`` and ``cvc_clinicdb``.
+"""Polyp segmentation datasets as tensorflow-datasets: ``kvasir_seg``, ``cvc_clinicdb`` and
+``synthetic_polyps``.
 
-Both are :class:`medkeras.datasets.GroupedBuilder`\\ s prepared from the folder you have
+All three are :class:`medkeras.datasets.GroupedBuilder`\\ s prepared from the folder you have
 (nothing is downloaded), split into ``train`` and ``test`` by group, with nested
 group-exact training fractions (:func:`medkeras.datasets.fraction_split`)::
 
@@ -8,7 +9,13 @@ group-exact training fractions (:func:`medkeras.datasets.fraction_split`)::
     kvasir = datasets.builder("kvasir_seg", manual_dir="/data/kvasir-seg")
     train = kvasir.as_dataset(split="train")
 
-Features (the same for both):
+``synthetic_polyps`` needs no folder: its frames are drawn by
+:func:`apps.polyp.synthetic.synthetic_frame` (for demos and tests, never for reporting
+performance), in configurations ``small`` and ``medium``::
+
+    demo = datasets.builder("synthetic_polyps", config="small")
+
+Features (the same for all three):
 
 ``image``
     the frame, RGB ``uint8``.  JPEG and PNG files are stored as their own bytes (no
@@ -24,7 +31,8 @@ Features (the same for both):
     (JPEG speckle, not polyps); the mask keeps them.
 ``boxes``
     the boxes published with the dataset (Kvasir's ``bboxes.json``), normalised like
-    ``bbox``; empty when the dataset has none (CVC-ClinicDB).
+    ``bbox``; empty when the dataset has none (CVC-ClinicDB); the generator's polyp boxes
+    for ``synthetic_polyps``.
 ``name``
     the frame's file name without extension.
 
@@ -59,7 +67,8 @@ from medkeras.datasets.files import (Problems, image_files, image_header, image_
                                      png_bytes, read_csv, read_json, read_mask,
                                      require_folder)
 
-__all__ = ["CvcClinicdb", "KvasirSeg", "MIN_POLYP_FRACTION", "polyp_components"]
+__all__ = ["CvcClinicdb", "KvasirSeg", "MIN_POLYP_FRACTION", "SyntheticPolyps",
+           "polyp_components"]
 
 #: Connected components of a mask smaller than this fraction of the frame are not polyps.
 MIN_POLYP_FRACTION = 1e-4
@@ -313,3 +322,63 @@ class CvcClinicdb(PolypSegmentation):
         _unmatched(problems, [masks[n] for n in masks if n not in used], "mask",
                    f"an image in {first(self.IMAGE_FOLDERS)}")
         return pairs
+
+
+class SyntheticPolypsConfig(tfds.core.BuilderConfig):
+    """``frames`` synthetic frames (:func:`apps.polyp.synthetic.synthetic_frame`) of
+    ``shape`` with seeds ``seed, seed + 1, …``; every ``frames_per_video`` consecutive
+    frames make one group (a "video")."""
+
+    def __init__(self, *, frames, frames_per_video=4, seed=0, shape=(288, 352), **kwargs):
+        super().__init__(**kwargs)
+        self.frames, self.frames_per_video = frames, frames_per_video
+        self.seed, self.shape = seed, tuple(shape)
+
+
+class SyntheticPolyps(GroupedBuilder):
+    """Synthetic colonoscopy frames with exact polyp masks (demos and tests only).
+
+    Drawn by :func:`apps.polyp.synthetic.synthetic_frame` (0 to 2 polyps a frame, mostly
+    one); the features are exactly ``kvasir_seg``'s, so code written for it runs on these,
+    with ``boxes`` the generator's own polyp boxes.  The frames of a group ("video") are
+    independent draws: the groups are there to exercise group-disjoint splits and
+    fractions.  Scores on these frames say nothing about performance on real colonoscopy.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    NEEDS_FOLDER = False
+    SUPERVISED_KEYS = PolypSegmentation.SUPERVISED_KEYS
+    BUILDER_CONFIGS = [
+        SyntheticPolypsConfig(name="small", frames=24,
+                              description="24 frames of 288×352 in 6 videos (tests, demo)"),
+        SyntheticPolypsConfig(name="medium", frames=200,
+                              description="200 frames of 288×352 in 50 videos"),
+    ]
+
+    def _features(self):
+        return PolypSegmentation._features(self)   # exactly kvasir_seg's
+
+    def _scan(self, folder):
+        config = self.builder_config
+        return [Record(f"synthetic{i:05d}", f"video{i // config.frames_per_video:04d}",
+                       (config.seed + i, f"synthetic{i:05d}"))
+                for i in range(config.frames)]
+
+    def _example(self, payload):
+        from apps.polyp.synthetic import synthetic_frame
+
+        seed, name = payload
+        frame = synthetic_frame(seed=seed, shape=self.builder_config.shape)
+        height, width = frame.mask.shape
+        polyps = polyp_components(frame.mask)
+        boxes = [(y0 / height, x0 / width, y1 / height, x1 / width)
+                 for y0, x0, y1, x1 in frame.boxes]
+        return {
+            "image": png_bytes(frame.image),
+            "mask": png_bytes(frame.mask.astype(np.uint8)),
+            "polyps": {"bbox": np.array([p["bbox"] for p in polyps], np.float32).reshape(-1, 4),
+                       "area": np.array([p["area"] for p in polyps], np.int64)},
+            "boxes": np.array(boxes, np.float32).reshape(-1, 4),
+            "name": name,
+        }

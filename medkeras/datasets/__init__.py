@@ -15,8 +15,9 @@ The builders are registered with tfds as ``medkeras_<name>`` once their module i
 (``import apps.polyp.dataset`` then ``tfds.load("medkeras_kvasir_seg", ...)``).
 
 >>> from medkeras.datasets import GroupedBuilder, DatasetFolderError, load, builder
->>> sorted(REGISTRY)
-['carotid_imt', 'colonoscopy_frames', 'cvc_clinicdb', 'kvasir_seg', 'synthetic_carotid']
+>>> sorted(REGISTRY)  # doctest: +NORMALIZE_WHITESPACE
+['carotid_imt', 'colonoscopy_frames', 'cvc_clinicdb', 'kvasir_seg', 'synthetic_carotid',
+ 'synthetic_polyps']
 """
 
 from medkeras.datasets.base import (PREFIX, REGISTRY, GroupedBuilder, Record, builder,

@@ -56,6 +56,7 @@ REGISTRY = {
     "colonoscopy_frames": "apps.frames.dataset",
     "carotid_imt": "apps.cimt.dataset",
     "synthetic_carotid": "apps.cimt.dataset",
+    "synthetic_polyps": "apps.polyp.dataset",
 }
 #: tfds registers our builders as ``medkeras_<short name>`` (no clash with tfds' catalogue).
 PREFIX = "medkeras_"
