@@ -1,0 +1,145 @@
+"""Detect polyps with an exported model: an image, a folder of images, or a video.
+
+Each frame is resized to the model's working width, the handcrafted detector proposes
+candidates, the CNN scores each candidate as the mean over its augmented patches (as in
+training and evaluation), and the boxes are mapped back to the frame's pixels.  Written to
+``OUT``: ``detections.csv`` (one row per candidate: ``source``, ``frame``, box ``y0, x0,
+y1, x1`` in original pixels, ``probability``, ``detected`` = probability ≥ threshold),
+``detections.json`` (the detected ones per frame, and the settings), and
+``pictures/<frame>.png`` with the detected boxes drawn (for a video, only frames with a
+detection).  A video is read frame by frame (memory independent of its length).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pandas as pd
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv")
+
+
+def _frames(path, every):
+    """``(source, frame name, RGB uint8 image)`` of an image, a folder or a video."""
+    from PIL import Image
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        files = [path]
+    elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        yield from _video_frames(path, every)
+        return
+    else:
+        raise ValueError(f"{path}: not an image, a folder of images or a video "
+                         f"({', '.join(VIDEO_SUFFIXES)})")
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                yield str(file), file.stem, np.asarray(image.convert("RGB"))
+        except OSError as err:
+            raise ValueError(f"{file}: cannot read the image ({err})") from None
+
+
+def _video_frames(path, every):
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path}: OpenCV cannot open this video")
+    index = 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if index % every == 0:
+                yield str(path), f"frame{index:06d}", bgr[..., ::-1].copy()
+            index += 1
+    finally:
+        capture.release()
+    if index == 0:
+        raise ValueError(f"{path}: no frame could be read")
+
+
+def score_candidates(model, image, candidates, settings):
+    """Mean polyp probability of each candidate over its augmented patches."""
+    from apps.polyp.experiment import _augment
+    import medkeras
+    from medkeras.data import crop_patches
+
+    table = pd.DataFrame(candidates.boxes, columns=["y0", "x0", "y1", "x1"])
+    boxes, source, orientation = _augment(table, settings,
+                                          translations=settings.test_translations)
+    zeros = np.zeros(len(boxes), np.int32)
+    sums = np.zeros(len(table))
+    for start in range(0, len(boxes), 256):
+        part = slice(start, start + 256)
+        patches = crop_patches(image[None].astype(np.float32), boxes[part], zeros[part],
+                               orientation[part])
+        probabilities = np.asarray(model.predict_on_batch(medkeras.preprocess_input(patches)))
+        np.add.at(sums, source[part], probabilities[:, 1])
+    return sums / np.bincount(source, minlength=len(table))
+
+
+def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True):
+    """Run the detector and the model over ``input_path``; returns the number of frames."""
+    from tqdm.auto import tqdm
+
+    from apps.polyp.candidates import detect_candidates
+    from apps.polyp.experiment import PolypSettings, _resize
+    from medkeras.export import load_exported
+
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    model, info = load_exported(model_dir, application="polyp")
+    settings = PolypSettings(**info["settings"])
+    pictures = pathlib.Path(out) / "pictures"
+    pictures.mkdir(parents=True, exist_ok=True)
+    rows, detected, count = [], {}, 0
+    for source, name, image in tqdm(_frames(input_path, every), desc="detect", unit="frame",
+                                    disable=not progress):
+        count += 1
+        small = _resize(image, settings.frame_width)
+        scale = image.shape[1] / small.shape[1]
+        found = detect_candidates(small, max_candidates=settings.max_candidates)
+        probabilities = (score_candidates(model, small, found, settings)
+                         if len(found.scores) else np.zeros(0))
+        boxes = found.boxes * scale
+        for box, p in zip(boxes, probabilities):
+            rows.append((source, name, *np.round(box, 1), float(p), bool(p >= threshold)))
+        hits = [{"box": np.round(b, 1).tolist(), "probability": float(p)}
+                for b, p in zip(boxes, probabilities) if p >= threshold]
+        detected[name] = hits
+        if hits or not source.lower().endswith(VIDEO_SUFFIXES):
+            _draw(image, hits, pictures / f"{name}.png")
+    table = pd.DataFrame(rows, columns=["source", "frame", "y0", "x0", "y1", "x1",
+                                        "probability", "detected"])
+    table.to_csv(pathlib.Path(out) / "detections.csv", index=False)
+    with open(pathlib.Path(out) / "detections.json", "w") as f:
+        json.dump({"input": str(input_path), "model": str(model_dir), "threshold": threshold,
+                   "settings": settings.to_json(), "frames": detected}, f, indent=1)
+    return count
+
+
+def _draw(image, hits, path):
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    width = max(2, image.shape[1] // 300)
+    for hit in hits:
+        y0, x0, y1, x1 = hit["box"]
+        draw.rectangle((x0, y0, x1, y1), outline=(40, 255, 40), width=width)
+        draw.text((x0 + 3, y0 + 3), f"{hit['probability']:.2f}", fill=(40, 255, 40))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    picture.save(path)

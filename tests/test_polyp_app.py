@@ -1,0 +1,106 @@
+"""The polyp application end to end on synthetic frames: candidates, patches, FROC, CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from apps.polyp.__main__ import main
+from apps.polyp.experiment import Frame, PolypSettings, candidate_table, make_task
+from apps.polyp.synthetic import synthetic_frame
+from medkeras.evaluation import froc_curve
+
+
+def _frame(seed, group):
+    from apps.polyp.candidates import polyp_labels
+    synthetic = synthetic_frame(seed=seed, polyps=1)
+    labels, count = polyp_labels(synthetic.mask)
+    return Frame(f"f{seed}", group, synthetic.image, labels, count)
+
+
+def test_candidate_table_labels_candidates_by_the_polyp_under_their_centre():
+    frames = [_frame(seed, "v0") for seed in (1, 2)]
+    table = candidate_table(frames, PolypSettings(max_candidates=8), progress=False)
+    assert list(table.candidate) == list(range(len(table)))
+    for frame in frames:
+        rows = table[table.frame == frame.name]
+        assert 0 < len(rows) <= 8
+        centre_r = np.round((rows.y0 + rows.y1) / 2).astype(int)
+        centre_c = np.round((rows.x0 + rows.x1) / 2).astype(int)
+        assert (rows.polyp.to_numpy() >= 0).all()
+        # label 1 ⇔ the candidate's polyp id is a label of this frame
+        assert ((rows.label == 1) == (rows.polyp > 0)).all()
+    assert table.label.any()                                   # the planted polyps are hit
+
+
+def test_make_task_balances_training_and_keeps_all_test_augmentations():
+    train = [_frame(seed, f"v{seed // 2}") for seed in range(4)]
+    test = [_frame(10, "v9")]
+    settings = PolypSettings(max_candidates=6, train_patches=40)
+    train_table = candidate_table(train, settings, progress=False)
+    test_table = candidate_table(test, settings, progress=False)
+    task = make_task(train, train_table, test, test_table, settings)
+    assert task.x.shape[1:] == (227, 227, 3)
+    assert np.bincount(task.y).tolist() == [20, 20]
+    assert len(task.x_test) == 24 * len(test_table)             # 3 scales × 8 orientations
+    assert sorted(set(task.test_units)) == test_table.candidate.tolist()
+    with pytest.raises(ValueError, match="both sides"):
+        make_task(train, train_table, train, train_table, settings)
+
+
+def test_froc_of_candidates_matches_a_hand_count():
+    # Two frames: f0 has 1 polyp hit twice (scores .9, .3) and a false positive (.5);
+    # f1 has no polyp and one false positive (.7).
+    curve = froc_curve(["f0", "f0", "f0", "f1"], [0.9, 0.3, 0.5, 0.7], [0, 0, -1, -1],
+                       {"f0": 1, "f1": 0})
+    # thresholds: inf, .9 (TP), .7 (FP), .5 (FP), .3 (already hit → nothing new)
+    assert curve.sensitivity[:4].tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert curve.fps_per_case[:4].tolist() == [0.0, 0.0, 0.5, 1.0]
+
+
+def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
+                 "--batch", "16", "--train-patches", "48", "--max-candidates", "4"]) == 0
+    froc = pd.read_csv(out / "polyp" / "froc.csv")
+    assert list(froc.model) == ["baseline (candidate score)", "scratch | 1 | 0"]
+    assert froc["sens@1"].between(0, 1).all()
+    assert (out / "polyp" / "figures" / "froc.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "candidates_test.csv").is_file()
+    assert main(["evaluate", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "polyp" / "froc.csv"), froc)
+
+    exported = tmp_path / "model"
+    assert main(["export", str(out), "--scheme", "scratch", "--out", str(exported)]) == 0
+
+    from PIL import Image
+    images = tmp_path / "images"
+    images.mkdir()
+    for seed in (3, 4):
+        Image.fromarray(synthetic_frame(seed=seed, shape=(240, 320)).image).save(
+            images / f"frame{seed}.png")
+    found = tmp_path / "found"
+    assert main(["detect", str(images), "--model", str(exported), "--out", str(found),
+                 "--threshold", "0"]) == 0
+    table = pd.read_csv(found / "detections.csv")
+    assert set(table.frame) == {"frame3", "frame4"} and table.probability.between(0, 1).all()
+    record = json.loads((found / "detections.json").read_text())
+    assert len(record["frames"]["frame3"]) == (table.frame == "frame3").sum()   # threshold 0
+    assert (found / "pictures" / "frame3.png").is_file()
+
+    import cv2
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for seed in range(4):
+        writer.write(synthetic_frame(seed=seed, shape=(240, 320)).image[..., ::-1].copy())
+    writer.release()
+    clip = tmp_path / "clip"
+    assert main(["detect", str(video), "--model", str(exported), "--out", str(clip),
+                 "--every", "2"]) == 0
+    assert sorted(set(pd.read_csv(clip / "detections.csv").frame)) == ["frame000000",
+                                                                       "frame000002"]
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "nothing.xyz"), "--model", str(exported),
+                 "--out", str(tmp_path / "x")]) == 1
+    assert "not an image, a folder of images or a video" in capsys.readouterr().err
