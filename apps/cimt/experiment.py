@@ -218,6 +218,19 @@ def summarise(table):
     return summary.reset_index()
 
 
+def _order_key(sweep_dir, scheme, fraction, seed):
+    """Baseline, then the backbone's order (scratch, shallow → deep), larger fractions first."""
+    from medkeras.experiment.sweep import parse_label
+    from medkeras.models import BACKBONES
+
+    if scheme == BASELINE:
+        return (-1, 0.0, 0, "")
+    with open(os.path.join(sweep_dir, "config.json")) as f:
+        table = list(BACKBONES[json.load(f)["sweep"]["backbone"]].scheme_table())
+    name, init = parse_label(scheme)
+    return (table.index(name) if name in table else len(table), -fraction, seed, init or "")
+
+
 def write_cimt_report(sweep_dir, *, n_bootstrap=2000):
     """Figures, ``summary.csv`` and ``report.html`` under ``<sweep_dir>/cimt/`` from
     ``errors.csv``; returns the HTML path."""
@@ -231,7 +244,9 @@ def write_cimt_report(sweep_dir, *, n_bootstrap=2000):
     summary.to_csv(os.path.join(out, "summary.csv"), index=False)
     labelled = table.assign(label=[_label(s, f, e) if s != BASELINE else s
                                    for s, f, e in zip(table.scheme, table.fraction, table.seed)])
-    order = list(dict.fromkeys(labelled.label))
+    order = [label for _, label in sorted(
+        {(_order_key(sweep_dir, r.scheme, r.fraction, r.seed), r.label)
+         for r in labelled.itertuples()})]
     figures = []
     for column, title in (("lumen_intima_um", "Lumen-intima interface"),
                           ("media_adventitia_um", "Media-adventitia interface"),
