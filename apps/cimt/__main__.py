@@ -14,13 +14,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-from medkeras.experiment.cli import (add_training_options, comma_floats, comma_ints,
-                                     comma_strings, read_record, record_experiment, run_command,
-                                     sweep_config)
+from medkeras.experiment.cli import (add_export_command, add_training_options, comma_floats,
+                                     comma_ints, comma_strings, read_record, record_experiment,
+                                     run_command, sweep_config)
 
 
 def _pair(text):
@@ -91,17 +90,6 @@ def _evaluate(args):
     print("CIMT report:", write_cimt_report(args.directory))
 
 
-def _export(args):
-    from medkeras.experiment.sweep import export_cell
-
-    record = read_record(args.directory, "cimt.json")
-    cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
-    export_cell(args.directory, cell, args.out, info={
-        "application": "cimt", "settings": record["settings"],
-        "classes": ["background", "lumen_intima", "media_adventitia"]})
-    print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → {args.out}")
-
-
 def _measure(args):
     from apps.cimt.measurement import measure_image
     result = measure_image(args.image, model_dir=args.model, roi=args.roi,
@@ -170,13 +158,8 @@ def build_parser():
                           help="override the recorded dense-inference stride")
     evaluate.set_defaults(run=_evaluate)
 
-    export = sub.add_parser("export", help="a trained cell → model.keras + SavedModel")
-    export.add_argument("directory", help="the sweep directory")
-    export.add_argument("--scheme", required=True)
-    export.add_argument("--fraction", type=float, default=1.0)
-    export.add_argument("--seed", type=int, default=0)
-    export.add_argument("--out", required=True)
-    export.set_defaults(run=_export)
+    add_export_command(sub, application="cimt", record_name="cimt.json",
+                       classes=("background", "lumen_intima", "media_adventitia"))
 
     measure = sub.add_parser("measure", help="image + ROI → thickness, interfaces, overlay")
     measure.add_argument("image", help="8-bit grey image (PNG, …)")

@@ -47,7 +47,7 @@ import pathlib
 
 import numpy as np
 
-from apps.cimt.checks import non_negative_number, positive_number
+from medkeras.checks import non_negative_number, positive_number
 
 __all__ = ["CIMTCase", "interface_rows", "load_case", "load_folder", "roi_from_annotations",
            "check_roi"]

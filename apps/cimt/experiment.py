@@ -32,7 +32,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from apps.cimt.checks import integer_at_least, non_negative_number, positive_number
+from medkeras.checks import integer_at_least, non_negative_number, positive_number
 from apps.cimt.data import roi_from_annotations
 from apps.cimt.measure import (_strides, dense_confidence, gradient_baseline, interface_error,
                                interfaces_from_confidence, thickness_mm)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from apps.cimt.checks import integer_at_least, non_negative_number, positive_number
+from medkeras.checks import integer_at_least, non_negative_number, positive_number
 from scipy import ndimage
 
 from apps.cimt.data import check_roi

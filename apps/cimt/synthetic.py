@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from apps.cimt.checks import integer_at_least, positive_number
+from medkeras.checks import integer_at_least, positive_number
 from scipy import ndimage
 
 from apps.cimt.data import CIMTCase

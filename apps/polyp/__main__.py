@@ -21,9 +21,9 @@ import sys
 
 import pandas as pd
 
-from medkeras.experiment.cli import (add_training_options, comma_floats, comma_ints,
-                                     comma_strings, read_record, record_experiment, run_command,
-                                     sweep_config)
+from medkeras.experiment.cli import (add_export_command, add_training_options, comma_floats,
+                                     comma_ints, comma_strings, read_record, record_experiment,
+                                     run_command, sweep_config)
 
 RECORD = "polyp.json"
 
@@ -125,17 +125,6 @@ def _candidates(args):
               f"{r['candidates_per_frame']:.1f} candidates per frame")
 
 
-def _export(args):
-    from medkeras.experiment.sweep import export_cell
-
-    record = read_record(args.directory, RECORD)
-    cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
-    export_cell(args.directory, cell, args.out, info={
-        "application": "polyp", "settings": record["settings"],
-        "classes": ["not polyp", "polyp"]})
-    print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → {args.out}")
-
-
 def _detect(args):
     from apps.polyp.detect import detect
     written = detect(args.input, model_dir=args.model, out=args.out, threshold=args.threshold,
@@ -204,13 +193,8 @@ def build_parser():
     evaluate.add_argument("directory")
     evaluate.set_defaults(run=_evaluate)
 
-    export = sub.add_parser("export", help="a trained cell → model.keras + SavedModel")
-    export.add_argument("directory")
-    export.add_argument("--scheme", required=True)
-    export.add_argument("--fraction", type=float, default=1.0)
-    export.add_argument("--seed", type=int, default=0)
-    export.add_argument("--out", required=True)
-    export.set_defaults(run=_export)
+    add_export_command(sub, application="polyp", record_name=RECORD,
+                       classes=("not polyp", "polyp"))
 
     detect = sub.add_parser("detect", help="image, folder or video → detections, pictures")
     detect.add_argument("input", help="an image, a folder of images, or a video file")

@@ -50,12 +50,13 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
+
+from medkeras.checks import integer_at_least, non_negative_number, positive_number
 
 __all__ = ["Candidates", "DEFAULT_SCALES", "Edges", "candidate_hits", "colour_edges",
            "detect_candidates", "evaluate_candidates", "field_of_view", "glare_mask",
@@ -89,26 +90,6 @@ class Edges(NamedTuple):
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _non_negative(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _integer(value, what, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_frame(image):
@@ -171,9 +152,9 @@ def field_of_view(image, *, dark=20, margin=4, overlay_fraction=0.002):
     (H, W) bool ndarray
     """
     image = _check_frame(image)
-    _non_negative(dark, "dark")
-    margin = _integer(margin, "margin", 0)
-    _non_negative(overlay_fraction, "overlay_fraction")
+    non_negative_number(dark, "dark")
+    margin = integer_at_least(margin, "margin", 0)
+    non_negative_number(overlay_fraction, "overlay_fraction")
     # opened (isolated dark pixels and thin dark paths dropped), the outside counting as black
     black = np.pad(_channel_max(image) < dark, 1, constant_values=True)
     black = ndimage.binary_opening(black)[1:-1, 1:-1]
@@ -209,9 +190,9 @@ def glare_mask(image, *, bright=200, saturation=0.25, grow=2):
     (H, W) bool ndarray
     """
     image = _check_frame(image)
-    _non_negative(bright, "bright")
-    _non_negative(saturation, "saturation")
-    grow = _integer(grow, "grow", 0)
+    non_negative_number(bright, "bright")
+    non_negative_number(saturation, "saturation")
+    grow = integer_at_least(grow, "grow", 0)
     top = _channel_max(image).astype(np.float32)
     low = np.minimum(np.minimum(image[..., 0], image[..., 1]), image[..., 2])
     low = low.astype(np.float32)
@@ -273,11 +254,11 @@ def colour_edges(image, valid=None, *, sigma=2.0, low=2.0, high=4.0, min_length=
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an (H, W, 3) array, got "
                          f"{getattr(image, 'shape', type(image).__name__)}")
-    sigma = _positive(sigma, "sigma")
-    low, high = _non_negative(low, "low"), _non_negative(high, "high")
+    sigma = positive_number(sigma, "sigma")
+    low, high = non_negative_number(low, "low"), non_negative_number(high, "high")
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high})")
-    min_length = _integer(min_length, "min_length")
+    min_length = integer_at_least(min_length, "min_length")
     h, w = image.shape[:2]
     valid = np.ones((h, w), bool) if valid is None else np.asarray(valid, bool)
     if valid.shape != (h, w):
@@ -351,13 +332,13 @@ def vote_maps(edges, shape, scales, *, band=1.35, cell=0.15, sigma=1.0, dark_wei
         ``score`` of shape ``(ceil(H / size), ceil(W / size))``, values in [0, 1]; cell
         ``(i, j)`` covers pixels ``[i × size, (i + 1) × size)``.
     """
-    h, w = (_integer(n, "shape") for n in shape)
+    h, w = (integer_at_least(n, "shape") for n in shape)
     scales = _check_scales(scales)
-    band = _positive(band, "band")
+    band = positive_number(band, "band")
     if band <= 1:
         raise ValueError(f"band must be > 1, got {band}")
-    cell, sigma = _positive(cell, "cell"), _positive(sigma, "sigma")
-    dark_weight = _non_negative(dark_weight, "dark_weight")
+    cell, sigma = positive_number(cell, "cell"), positive_number(sigma, "sigma")
+    dark_weight = non_negative_number(dark_weight, "dark_weight")
     if dark_weight > 1:
         raise ValueError(f"dark_weight must be in [0, 1], got {dark_weight}")
     sy, sx = edges.rows.astype(np.float32), edges.cols.astype(np.float32)
@@ -524,23 +505,23 @@ def detect_candidates(image, *, work_size=512, scales=DEFAULT_SCALES, max_candid
     strongest candidates hit 91.5%, 95.5%, 96.9% and 98.2% of the 223 polyps.
     """
     image = _check_frame(image)
-    work_size = _integer(work_size, "work_size", 32)
+    work_size = integer_at_least(work_size, "work_size", 32)
     scales = _check_scales(scales)
-    max_candidates = _integer(max_candidates, "max_candidates")
-    min_score = _non_negative(min_score, "min_score")
-    nms_radius = _non_negative(nms_radius, "nms_radius")
-    band = _positive(band, "band")
+    max_candidates = integer_at_least(max_candidates, "max_candidates")
+    min_score = non_negative_number(min_score, "min_score")
+    nms_radius = non_negative_number(nms_radius, "nms_radius")
+    band = positive_number(band, "band")
     if band <= 1:
         raise ValueError(f"band must be > 1, got {band}")
-    dark_weight = _non_negative(dark_weight, "dark_weight")
+    dark_weight = non_negative_number(dark_weight, "dark_weight")
     if dark_weight > 1:
         raise ValueError(f"dark_weight must be in [0, 1], got {dark_weight}")
-    edge_sigma = _positive(edge_sigma, "edge_sigma")
-    edge_low = _non_negative(edge_low, "edge_low")
-    edge_high = _non_negative(edge_high, "edge_high")
+    edge_sigma = positive_number(edge_sigma, "edge_sigma")
+    edge_low = non_negative_number(edge_low, "edge_low")
+    edge_high = non_negative_number(edge_high, "edge_high")
     if edge_low > edge_high:
         raise ValueError(f"edge_low ({edge_low}) must not exceed edge_high ({edge_high})")
-    min_edge_length = _integer(min_edge_length, "min_edge_length")
+    min_edge_length = integer_at_least(min_edge_length, "min_edge_length")
     h, w = image.shape[:2]
     factor = work_size / max(h, w)
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
@@ -623,7 +604,7 @@ def polyp_labels(mask_or_components, *, min_fraction=1e-4):
     rule), numbered 1..count in raster order of their first pixel; an integer label image
     with values above 1 is returned as it is, ``count`` its largest label.
     """
-    _non_negative(min_fraction, "min_fraction")
+    non_negative_number(min_fraction, "min_fraction")
     return _labels(mask_or_components, min_fraction)
 
 
@@ -695,7 +676,7 @@ def evaluate_candidates(frames, *, detector=None, limits=(5, 10, 20, 30), **opti
         of candidates kept) and ``frames_all_hit`` (fraction of frames whose polyps are all
         hit; a frame without polyps counts as such).
     """
-    limits = sorted({_integer(k, "limit") for k in limits})
+    limits = sorted({integer_at_least(k, "limit") for k in limits})
     if not limits:
         raise ValueError("limits must name at least one operating point")
     if detector is None:

@@ -8,8 +8,8 @@ import json
 import os
 import sys
 
-__all__ = ["add_training_options", "comma_floats", "comma_ints", "comma_strings",
-           "record_experiment", "run_command", "sweep_config"]
+__all__ = ["add_export_command", "add_training_options", "comma_floats", "comma_ints",
+           "comma_strings", "read_record", "record_experiment", "run_command", "sweep_config"]
 
 
 def comma_floats(text):
@@ -54,18 +54,12 @@ def sweep_config(args, *, schemes, fractions, seeds):
 def record_experiment(out, name, record):
     """Write ``OUT/<name>`` (the data and settings an application's sweep used), or check
     that a re-run uses the same: cells of two experiments must not mix."""
-    from medkeras.experiment.runner import _atomic_json
+    from medkeras.experiment.runner import record_or_check
 
-    record = json.loads(json.dumps(record))
     path = os.path.join(out, name)
-    if os.path.exists(path):
-        with open(path) as f:
-            existing = json.load(f)
-        if existing != record:
-            raise ValueError(f"{out} holds an experiment with other data or settings ({path}); "
-                             "use another --out or remove it")
     os.makedirs(out, exist_ok=True)
-    _atomic_json(path, record)
+    record_or_check(path, record, mismatch=f"{out} holds an experiment with other data or "
+                    f"settings ({path}); use another --out or remove it")
 
 
 def read_record(directory, name):
@@ -75,6 +69,32 @@ def read_record(directory, name):
                          "directory?")
     with open(path) as f:
         return json.load(f)
+
+
+def add_export_command(sub, *, application, record_name, classes):
+    """The ``export DIR --scheme S [--fraction F] [--seed N] --out OUT`` subcommand: a finished
+    cell → ``model.keras``, a SavedModel and ``info.json`` carrying the application's name,
+    the settings of its experiment record ``record_name`` and the class names
+    (:func:`medkeras.experiment.sweep.export_cell`)."""
+    export = sub.add_parser("export", help="a trained cell → model.keras + SavedModel")
+    export.add_argument("directory", help="the sweep directory")
+    export.add_argument("--scheme", required=True)
+    export.add_argument("--fraction", type=float, default=1.0)
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--out", required=True)
+
+    def run(args):
+        from medkeras.experiment.sweep import export_cell
+
+        record = read_record(args.directory, record_name)
+        cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
+        export_cell(args.directory, cell, args.out, info={
+            "application": application, "settings": record["settings"],
+            "classes": list(classes)})
+        print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → "
+              f"{args.out}")
+
+    export.set_defaults(run=run)
 
 
 def run_command(args):

@@ -142,6 +142,19 @@ def _atomic_json(path, value):
     os.replace(partial, path)
 
 
+def record_or_check(path, record, *, mismatch):
+    """Write ``record`` as JSON at ``path`` the first time; on later runs, raise
+    ``ValueError(mismatch)`` unless the file holds the same record (as read back: tuples
+    are lists).  What keeps one output directory from mixing two experiments."""
+    record = json.loads(json.dumps(record))
+    if os.path.exists(path):
+        with open(path) as f:
+            if json.load(f) != record:
+                raise ValueError(mismatch)
+    else:
+        _atomic_json(path, record)
+
+
 class _EpochBookkeeping(keras.callbacks.Callback):
     """Validation AUC, early stopping, best weights and the resumable checkpoint."""
 

@@ -18,7 +18,8 @@ from medkeras.data.splits import balanced_indices, split_by_group, subsample_gro
 from medkeras.evaluation import delong_auc_interval
 from medkeras.models import BACKBONES
 from medkeras.experiment.runner import (TrainConfig, _atomic_json, environment,
-                                        load_best_val_scores, positive_scores, train_scheme)
+                                        load_best_val_scores, positive_scores,
+                                        record_or_check, train_scheme)
 
 
 
@@ -156,15 +157,8 @@ def _check_config(out_dir, config, task):
     path = os.path.join(out_dir, "config.json")
     record = {"task": task.name, "sweep": config.to_json(), "positive_classes":
               list(task.positive_classes), "classes": task.classes}
-    record = json.loads(json.dumps(record))  # tuples → lists, as read back
-    if os.path.exists(path):
-        with open(path) as f:
-            existing = json.load(f)
-        if existing != record:
-            raise ValueError(f"{out_dir} holds a different sweep ({path}); use another output "
-                             "directory or remove it")
-    else:
-        _atomic_json(path, record)
+    record_or_check(path, record, mismatch=f"{out_dir} holds a different sweep ({path}); use "
+                    "another output directory or remove it")
 
 
 def split_cell(groups, fraction, seed):

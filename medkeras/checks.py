@@ -1,4 +1,4 @@
-"""Argument checks shared by the CIMT modules: early, clear ``ValueError``s."""
+"""Argument checks shared by medkeras and its applications: early, clear ``ValueError``s."""
 
 import math
 import numbers
