@@ -218,17 +218,16 @@ def summarise(table):
     return summary.reset_index()
 
 
-def _order_key(sweep_dir, scheme, fraction, seed):
-    """Baseline, then the backbone's order (scratch, shallow → deep), larger fractions first."""
-    from medkeras.experiment.sweep import parse_label
-    from medkeras.models import BACKBONES
+def _model_order(sweep_dir, table):
+    """(scheme, fraction, seed) of ``table`` in report order: the baseline, then the
+    sweep report's scheme order (scratch, shallow → deep), larger fractions first."""
+    from medkeras.experiment.report import _scheme_order
 
-    if scheme == BASELINE:
-        return (-1, 0.0, 0, "")
     with open(os.path.join(sweep_dir, "config.json")) as f:
-        table = list(BACKBONES[json.load(f)["sweep"]["backbone"]].scheme_table())
-    name, init = parse_label(scheme)
-    return (table.index(name) if name in table else len(table), -fraction, seed, init or "")
+        config = json.load(f)
+    schemes = [BASELINE] + _scheme_order(config, [{"scheme": s} for s in set(table.scheme)])
+    models = set(zip(table.scheme, table.fraction, table.seed))
+    return sorted(models, key=lambda m: (schemes.index(m[0]), -m[1], m[2]))
 
 
 def write_cimt_report(sweep_dir, *, n_bootstrap=2000):
@@ -240,13 +239,13 @@ def write_cimt_report(sweep_dir, *, n_bootstrap=2000):
     table = pd.read_csv(os.path.join(out, "errors.csv"))
     if table.empty:
         raise ValueError(f"{out}/errors.csv has no rows: evaluate the sweep first")
-    summary = summarise(table)
+    models = _model_order(sweep_dir, table)
+    summary = summarise(table).set_index(["scheme", "fraction", "seed"]).loc[models]
+    summary = summary.reset_index()
     summary.to_csv(os.path.join(out, "summary.csv"), index=False)
     labelled = table.assign(label=[_label(s, f, e) if s != BASELINE else s
                                    for s, f, e in zip(table.scheme, table.fraction, table.seed)])
-    order = [label for _, label in sorted(
-        {(_order_key(sweep_dir, r.scheme, r.fraction, r.seed), r.label)
-         for r in labelled.itertuples()})]
+    order = [_label(s, f, e) if s != BASELINE else s for s, f, e in models]
     figures = []
     for column, title in (("lumen_intima_um", "Lumen-intima interface"),
                           ("media_adventitia_um", "Media-adventitia interface"),
