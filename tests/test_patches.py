@@ -321,3 +321,32 @@ def test_subsample_groups_nested_fractions():
 def test_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_lazy_patches_index_like_an_array_and_predict_in_chunks_matches_predict():
+    import keras
+
+    from medkeras.data import LazyPatches, predict_in_chunks
+
+    rng = np.random.default_rng(0)
+    eager = rng.normal(size=(23, 5, 5, 3)).astype(np.float32)
+    calls = []
+
+    def make(indices):
+        calls.append(len(indices))
+        return eager[indices]
+
+    lazy = LazyPatches(make, len(eager))
+    assert len(lazy) == 23
+    np.testing.assert_array_equal(lazy[[4, 1, 9]], eager[[4, 1, 9]])
+    np.testing.assert_array_equal(lazy[20:], eager[20:])
+    np.testing.assert_array_equal(lazy[3], eager[3])
+    model = keras.Sequential([keras.Input((5, 5, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    expected = model.predict(eager, verbose=0)
+    calls.clear()
+    np.testing.assert_allclose(predict_in_chunks(model, lazy, batch_size=4, chunk=10),
+                               expected, rtol=1e-5, atol=1e-6)
+    assert calls == [10, 10, 3]            # never more than one chunk in memory
+    np.testing.assert_allclose(predict_in_chunks(model, eager, chunk=7), expected,
+                               rtol=1e-5, atol=1e-6)

@@ -19,55 +19,6 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv")
-
-
-def _frames(path, every):
-    """``(source, frame name, RGB uint8 image)`` of an image, a folder or a video."""
-    from PIL import Image
-
-    path = pathlib.Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-    elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        files = [path]
-    elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-        yield from _video_frames(path, every)
-        return
-    else:
-        raise ValueError(f"{path}: not an image, a folder of images or a video "
-                         f"({', '.join(VIDEO_SUFFIXES)})")
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                yield str(file), file.stem, np.asarray(image.convert("RGB"))
-        except OSError as err:
-            raise ValueError(f"{file}: cannot read the image ({err})") from None
-
-
-def _video_frames(path, every):
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot open this video")
-    index = 0
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index % every == 0:
-                yield str(path), f"frame{index:06d}", bgr[..., ::-1].copy()
-            index += 1
-    finally:
-        capture.release()
-    if index == 0:
-        raise ValueError(f"{path}: no frame could be read")
-
 
 def score_candidates(model, image, candidates, settings):
     """Mean polyp probability of each candidate over its augmented patches."""
@@ -96,6 +47,7 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
     from apps.polyp.candidates import detect_candidates
     from apps.polyp.experiment import PolypSettings, _resize
     from medkeras.export import load_exported
+    from medkeras.media import is_video, iter_frames
 
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
@@ -106,7 +58,7 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
     pictures = pathlib.Path(out) / "pictures"
     pictures.mkdir(parents=True, exist_ok=True)
     rows, detected, count = [], {}, 0
-    for source, name, image in tqdm(_frames(input_path, every), desc="detect", unit="frame",
+    for source, name, image in tqdm(iter_frames(input_path, every=every), desc="detect", unit="frame",
                                     disable=not progress):
         count += 1
         small = _resize(image, settings.frame_width)
@@ -120,7 +72,7 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
         hits = [{"box": np.round(b, 1).tolist(), "probability": float(p)}
                 for b, p in zip(boxes, probabilities) if p >= threshold]
         detected[name] = hits
-        if hits or not source.lower().endswith(VIDEO_SUFFIXES):
+        if hits or not is_video(source):
             _draw(image, hits, pictures / f"{name}.png")
     table = pd.DataFrame(rows, columns=["source", "frame", "y0", "x0", "y1", "x1",
                                         "probability", "detected"])

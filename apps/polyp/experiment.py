@@ -163,6 +163,7 @@ def make_task(train_frames, train_table, test_frames, test_table, settings, *, n
     augmentations of every test candidate (24, or 216 with ``test_translations``); its
     units are candidates, so a candidate's score is the mean over its patches.
     """
+    from medkeras.data import LazyPatches
     from medkeras.experiment.sweep import PatchTask
 
     if train_table.empty or test_table.empty:
@@ -184,7 +185,8 @@ def make_task(train_frames, train_table, test_frames, test_table, settings, *, n
     groups = train_table.group.to_numpy(str)[source[chosen]]
     t_boxes, t_source, t_orientation = _augment(test_table, settings,
                                                 translations=settings.test_translations)
-    x_test = _patches(test_frames, test_table, t_boxes, t_source, t_orientation)
+    x_test = LazyPatches(lambda i: _patches(test_frames, test_table, t_boxes[i], t_source[i],
+                                            t_orientation[i]), len(t_source))
     return PatchTask(name, x, labels[chosen], groups, x_test,
                      test_table.label.to_numpy()[t_source],
                      test_units=test_table.candidate.to_numpy()[t_source],

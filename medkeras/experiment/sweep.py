@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from medkeras.data.patches import predict_in_chunks
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
 from medkeras.evaluation import delong_auc_interval
 from medkeras.models import BACKBONES
@@ -195,7 +196,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
     val_scores = load_best_val_scores(run_dir)
     val_labels = np.isin(task.y[val_idx], task.positive_classes)
     val_auc_ci = list(delong_auc_interval(val_labels, val_scores))
-    probabilities = model.predict(task.x_test, batch_size=train_config.batch_size, verbose=0)
+    probabilities = predict_in_chunks(model, task.x_test, batch_size=train_config.batch_size)
     units, scores = unit_scores(probabilities, task.test_units, task.positive_classes)
     labels = np.isin(unit_values(task.y_test, task.test_units), task.positive_classes)
     groups = (unit_values(task.test_groups, task.test_units) if task.test_groups is not None
