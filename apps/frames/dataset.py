@@ -22,6 +22,14 @@ Features: ``image`` (RGB ``uint8``; JPEG and PNG files stored as their own bytes
 ``label`` (``ClassLabel``: 0 ``non_informative``, 1 ``informative``), ``kind`` (``""``
 when unknown), ``name`` (the path relative to the folder, also the example's ``key``).
 
+``synthetic_frames`` needs no folder: informative frames drawn by
+:func:`apps.polyp.synthetic.synthetic_frame`, each with a non-informative twin made from it
+(:func:`apps.frames.synthetic.synthetic_labelled_frames`), the two forming one group; for
+demos and tests, never for reporting performance, in configurations ``small`` (48 frames)
+and ``medium`` (400)::
+
+    demo = datasets.builder("synthetic_frames", config="small")
+
 Preparation stops, naming the file, on an unknown label, a listed file that is missing,
 an unreadable or truncated image, a path listed twice or leaving the folder, and (folder
 layout) a file that is not an image.
@@ -40,9 +48,9 @@ import tensorflow_datasets as tfds
 
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
 from medkeras.datasets.files import (Problems, image_files, image_header, image_value,
-                                     read_csv)
+                                     png_bytes, read_csv)
 
-__all__ = ["ColonoscopyFrames", "LABELS", "parse_label"]
+__all__ = ["ColonoscopyFrames", "LABELS", "SyntheticFrames", "parse_label"]
 
 LABELS = ("non_informative", "informative")
 _LABEL_VALUES = {"non_informative": 0, "0": 0, "informative": 1, "1": 1}
@@ -128,3 +136,64 @@ class ColonoscopyFrames(GroupedBuilder):
     def _example(self, payload):
         path, label, kind, name = payload
         return {"image": image_value(path), "label": label, "kind": kind, "name": name}
+
+
+class SyntheticFramesConfig(tfds.core.BuilderConfig):
+    """``frames`` synthetic labelled frames of ``shape`` drawn with ``seed``
+    (:func:`apps.frames.synthetic.synthetic_labelled_frames`): ``frames / 2`` videos, each
+    an informative frame and its degraded twin."""
+
+    def __init__(self, *, frames, seed=0, shape=(288, 352), **kwargs):
+        super().__init__(**kwargs)
+        if frames < 2 or frames % 2:
+            raise ValueError(f"frames must be even and at least 2, got {frames!r}")
+        self.frames, self.seed, self.shape = frames, seed, tuple(shape)
+
+
+class SyntheticFrames(GroupedBuilder):
+    """Synthetic colonoscopy frames labelled informative / non-informative (demos, tests).
+
+    Informative frames are drawn by :func:`apps.polyp.synthetic.synthetic_frame`; each
+    video (group) holds one of them and its non-informative twin made by
+    :func:`apps.frames.degrade.degrade` (the kinds in turn, severities in the clearly
+    non-informative ranges), so the labels are balanced and a group-disjoint split never
+    separates a frame from its twin.  The features are exactly ``colonoscopy_frames``':
+    ``kind`` is the degradation (``""`` for informative frames), ``name`` is
+    ``"<video>/informative"`` or ``"<video>/<kind>"`` (also the key); images are stored as
+    PNG (lossless).  Scores on these frames say nothing about performance on real
+    colonoscopy.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    NEEDS_FOLDER = False
+    SUPERVISED_KEYS = ColonoscopyFrames.SUPERVISED_KEYS
+    BUILDER_CONFIGS = [
+        SyntheticFramesConfig(name="small", frames=48,
+                              description="48 frames of 288×352 in 24 videos (tests, demo)"),
+        SyntheticFramesConfig(name="medium", frames=400,
+                              description="400 frames of 288×352 in 200 videos"),
+    ]
+
+    def _features(self):
+        return ColonoscopyFrames._features(self)   # exactly colonoscopy_frames'
+
+    def _scan(self, folder):
+        from apps.frames.synthetic import pair_kind
+
+        records = []
+        for index in range(self.builder_config.frames // 2):
+            video = f"video{index:04d}"
+            kind = pair_kind(index)
+            records.append(Record(f"{video}/informative", video, (index, 0)))
+            records.append(Record(f"{video}/{kind}", video, (index, 1)))
+        return records
+
+    def _example(self, payload):
+        from apps.frames.synthetic import synthetic_pair
+
+        index, which = payload
+        config = self.builder_config
+        frame = synthetic_pair(index, seed=config.seed, shape=config.shape)[which]
+        return {"image": png_bytes(frame.image), "label": frame.label, "kind": frame.kind,
+                "name": frame.name}

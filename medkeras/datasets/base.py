@@ -57,6 +57,7 @@ REGISTRY = {
     "carotid_imt": "apps.cimt.dataset",
     "synthetic_carotid": "apps.cimt.dataset",
     "synthetic_polyps": "apps.polyp.dataset",
+    "synthetic_frames": "apps.frames.dataset",
 }
 #: tfds registers our builders as ``medkeras_<short name>`` (no clash with tfds' catalogue).
 PREFIX = "medkeras_"

@@ -1,0 +1,276 @@
+"""Frame-quality experiments: frames → random crops → CNN → ROC (paper §C).
+
+Tajbakhsh et al. (IEEE TMI 2016, §III-C) resize every colonoscopy frame to 500×350, cut
+random 227×227 crops (200 per training frame) and label each crop with its frame's class;
+at test time a frame's probability of being informative is the mean over its crops.
+
+* :class:`FrameSettings` — frame size, crops per frame at training and at test time, the
+  size of the balanced training set;
+* :func:`load_frames` — frames of a dataset split (``colonoscopy_frames`` or
+  ``synthetic_frames``) at the working size;
+* :func:`make_task` — the balanced training crops and the test crops (cut on demand) of a
+  :class:`~medkeras.experiment.sweep.PatchTask`; a frame is a test unit;
+* :func:`baseline_scores` — the handcrafted comparison: sharpness and colour features of
+  the whole frame with a logistic regression (:mod:`apps.frames.features`);
+* :func:`evaluate_sweep` / :func:`write_frames_report` — ROC of every trained model and of
+  the baseline: AUC with 95% intervals and the sensitivity at 10%, 15% and 20% false
+  positive rate, overall and against each kind of non-informative frame.
+
+The positive class is *informative* (label 1): the score of a frame is its informativeness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import html
+import json
+import os
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["BASELINE", "FPRS", "Frame", "FrameSettings", "baseline_scores", "crop_offsets",
+           "evaluate_sweep", "frame_crops", "load_frames", "make_task", "write_frames_report"]
+
+BASELINE = "baseline (handcrafted features)"
+FPRS = (0.10, 0.15, 0.20)
+CROP = 227
+
+
+@dataclasses.dataclass
+class FrameSettings:
+    """How frames become crops.
+
+    ``width`` × ``height``: the working frame size (the paper: 500×350); ``train_crops``:
+    random crops drawn per training frame (the paper: 200), from which a balanced set of
+    ``train_patches`` is taken; ``test_crops``: crops averaged per test frame; ``seed``
+    fixes every crop position.
+    """
+    width: int = 500
+    height: int = 350
+    train_crops: int = 200
+    test_crops: int = 20
+    train_patches: int = 4000
+    seed: int = 0
+
+    def __post_init__(self):
+        from medkeras.checks import integer_at_least
+
+        for name in ("width", "height"):
+            integer_at_least(getattr(self, name), name, CROP)
+        for name in ("train_crops", "test_crops", "train_patches"):
+            integer_at_least(getattr(self, name), name)
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+
+class Frame(NamedTuple):
+    """A frame at working size: RGB ``image``, ``label`` (1 informative, 0 not), ``kind``
+    of degradation (``""`` if unknown or informative), ``name`` and ``group`` (video)."""
+    name: str
+    group: str
+    image: np.ndarray
+    label: int
+    kind: str
+
+
+def resize_frame(image, settings):
+    """An RGB frame at ``settings.width × settings.height`` (area interpolation)."""
+    import cv2
+
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"frames must be RGB (H, W, 3), got shape {image.shape}")
+    if image.shape[:2] == (settings.height, settings.width):
+        return image
+    return cv2.resize(image, (settings.width, settings.height), interpolation=cv2.INTER_AREA)
+
+
+def load_frames(builder, split, settings, *, progress=True):
+    """The frames of a prepared dataset split at working size (list of :class:`Frame`,
+    sorted by name)."""
+    import tensorflow_datasets as tfds
+    from tqdm.auto import tqdm
+
+    frames = []
+    examples = tfds.as_numpy(builder.as_dataset(split=split))
+    for example in tqdm(examples, desc=f"frames ({split})", unit="frame", disable=not progress):
+        frames.append(Frame(example["name"].decode(), example["group"].decode(),
+                            resize_frame(example["image"], settings), int(example["label"]),
+                            example["kind"].decode()))
+    return sorted(frames, key=lambda frame: frame.name)
+
+
+def crop_offsets(n, settings, seed):
+    """``(n, 2)`` top-left corners ``(y, x)`` of random 227×227 crops inside the frame."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, settings.height - CROP + 1, n),
+                     rng.integers(0, settings.width - CROP + 1, n)], axis=1)
+
+
+def _frame_seed(settings, index, test):
+    return [settings.seed, int(test), index]
+
+
+def frame_crops(image, offsets):
+    """The ``(n, 227, 227, 3)`` float32 crops of ``image`` at ``offsets``, preprocessed for
+    the CNN (Caffe order and mean, :func:`medkeras.preprocess_input`)."""
+    import medkeras
+
+    rows = offsets[:, 0, None] + np.arange(CROP)
+    cols = offsets[:, 1, None] + np.arange(CROP)
+    crops = image[rows[:, :, None], cols[:, None, :]].astype(np.float32)
+    return np.asarray(medkeras.preprocess_input(crops))
+
+
+def _crops_of(frames, frame_index, offsets):
+    out = np.empty((len(frame_index), CROP, CROP, 3), np.float32)
+    for index in np.unique(frame_index):
+        rows = np.flatnonzero(frame_index == index)
+        out[rows] = frame_crops(frames[index].image, offsets[rows])
+    return out
+
+
+def make_task(train_frames, test_frames, settings, *, name="frames"):
+    """The sweep's :class:`~medkeras.experiment.sweep.PatchTask`.
+
+    Training: ``train_crops`` random crops of every training frame, from which a balanced
+    set of ``train_patches`` is drawn (half from informative frames); groups are videos.
+    Test: ``test_crops`` random crops of every test frame (cut on demand); the frame is the
+    unit whose score is the mean over its crops.
+    """
+    from medkeras.data import LazyPatches
+    from medkeras.experiment.sweep import PatchTask
+
+    if not train_frames or not test_frames:
+        raise ValueError("make_task needs training and test frames")
+    if {f.group for f in train_frames} & {f.group for f in test_frames}:
+        raise ValueError("a video (group) is on both sides of the split")
+    labels = np.array([f.label for f in train_frames])
+    if len(np.unique(labels)) < 2:
+        raise ValueError("the training frames need both informative and non-informative ones")
+    per_frame = settings.train_crops
+    frame_of = np.repeat(np.arange(len(train_frames)), per_frame)
+    offsets = np.concatenate([crop_offsets(per_frame, settings, _frame_seed(settings, i, False))
+                              for i in range(len(train_frames))])
+    crop_labels = labels[frame_of]
+    rng = np.random.default_rng(settings.seed)
+    half = settings.train_patches // 2
+    chosen = np.sort(np.concatenate([
+        rng.choice(np.flatnonzero(crop_labels == c), min(half, int((crop_labels == c).sum())),
+                   replace=False) for c in (0, 1)]))
+    x = _crops_of(train_frames, frame_of[chosen], offsets[chosen])
+    groups = np.array([f.group for f in train_frames])[frame_of[chosen]]
+
+    n_test = settings.test_crops
+    test_of = np.repeat(np.arange(len(test_frames)), n_test)
+    test_offsets = np.concatenate([crop_offsets(n_test, settings, _frame_seed(settings, i, True))
+                                   for i in range(len(test_frames))])
+    x_test = LazyPatches(lambda i: _crops_of(test_frames, test_of[i], test_offsets[i]),
+                         len(test_of))
+    test_labels = np.array([f.label for f in test_frames])
+    return PatchTask(name, x, crop_labels[chosen], groups, x_test, test_labels[test_of],
+                     test_units=test_of,
+                     test_groups=np.array([f.group for f in test_frames])[test_of])
+
+
+def baseline_scores(train_frames, test_frames):
+    """The handcrafted baseline's informativeness of each test frame: features of the whole
+    frame (:func:`apps.frames.features.features_of`), logistic regression fitted on the
+    training frames."""
+    from apps.frames.features import features_of, fit_baseline
+
+    model = fit_baseline(features_of([f.image for f in train_frames]),
+                         np.array([f.label for f in train_frames]))
+    return model.predict_proba(features_of([f.image for f in test_frames]))[:, 1]
+
+
+def _cell_scores(sweep_dir, n_frames):
+    """``{label: frame scores}`` of every finished cell of a sweep."""
+    results = {}
+    for path in sorted(glob.glob(os.path.join(sweep_dir, "cells", "*", "cell.json"))):
+        with open(path) as f:
+            cell = json.load(f)
+        with np.load(os.path.join(os.path.dirname(path), "test_scores.npz")) as saved:
+            units, scores = saved["units"], saved["scores"]
+        by_frame = pd.Series(scores, index=units).reindex(np.arange(n_frames))
+        if by_frame.isna().any():
+            raise ValueError(f"{path}: its test scores do not cover the test frames; was the "
+                             "sweep run on other data?")
+        results[f"{cell['scheme']} | {cell['fraction']:g} | {cell['seed']}"] = by_frame.to_numpy()
+    return results
+
+
+def evaluate_sweep(sweep_dir, test_frames, baseline, *, n_bootstrap=2000):
+    """ROC of every finished cell and of the baseline scores on the test frames.
+
+    Returns the table (also ``frames/roc.csv``): AUC with its bootstrap interval over videos
+    and sensitivity at 10/15/20% FPR with intervals; ``frames/by_kind.csv``: the AUC of
+    informative frames against each kind of non-informative frame alone.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from medkeras.evaluation import plot_roc, roc_analysis
+
+    out = os.path.join(sweep_dir, "frames")
+    os.makedirs(out, exist_ok=True)
+    labels = np.array([f.label for f in test_frames])
+    groups = np.array([f.group for f in test_frames])
+    kinds = np.array([f.kind or "unknown" for f in test_frames])
+    scores = {BASELINE: np.asarray(baseline, float)} | _cell_scores(sweep_dir, len(test_frames))
+    results, rows, by_kind = {}, [], []
+    for label, frame_scores in scores.items():
+        result = roc_analysis(labels, frame_scores, groups=groups, n_bootstrap=n_bootstrap,
+                              fprs=FPRS)
+        results[label] = result
+        row = {"model": label, "auc": result.auc,
+               "auc_ci": f"[{result.auc_ci[0]:.3f}, {result.auc_ci[1]:.3f}]"}
+        for fpr in FPRS:
+            sens, low, high = result.sensitivity_at[fpr]
+            row[f"sens@{fpr:g}"] = sens
+            row[f"sens@{fpr:g}_ci"] = f"[{low:.3f}, {high:.3f}]"
+        rows.append(row)
+        kind_row = {"model": label}
+        for kind in sorted(set(kinds[labels == 0])):
+            keep = (labels == 1) | (kinds == kind)
+            if labels[keep].min() == 0 and labels[keep].max() == 1:
+                kind_row[kind] = roc_auc_score(labels[keep], frame_scores[keep])
+        by_kind.append(kind_row)
+    table = pd.DataFrame(rows)
+    table.to_csv(os.path.join(out, "roc.csv"), index=False)
+    pd.DataFrame(by_kind).to_csv(os.path.join(out, "by_kind.csv"), index=False)
+    plot_roc(results, os.path.join(out, "figures", "roc.png"),
+             title="Informative vs non-informative frames: ROC on the test frames")
+    return table
+
+
+def _html_table(table):
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>"
+                         for v in row) + "</tr>" for row in table.itertuples(index=False))
+    return (f'<table border="1" cellpadding="4" style="border-collapse:collapse">'
+            f"<tr>{head}</tr>{body}</table>")
+
+
+def write_frames_report(sweep_dir, table):
+    """``frames/report.html``: the ROC figure, the AUC/sensitivity table and the AUC
+    against each kind of non-informative frame."""
+    out = os.path.join(sweep_dir, "frames")
+    by_kind = pd.read_csv(os.path.join(out, "by_kind.csv"))
+    page = f"""<!doctype html><meta charset="utf-8"><title>Frame quality</title>
+<h1>Informative vs non-informative frames: ROC on held-out frames</h1>
+<p>A frame's informativeness is the mean over its random 227×227 crops of the 500×350 frame
+(Tajbakhsh et al. 2016, §C); the baseline is a logistic regression on handcrafted sharpness
+and colour features. AUC and sensitivity at 10, 15 and 20% false positive rate, with 95%
+bootstrap intervals over videos.</p>
+{_html_table(table)}
+<p><img src="figures/roc.png" style="max-width:100%"></p>
+<h2>AUC against each kind of non-informative frame</h2>
+{_html_table(by_kind)}"""
+    path = os.path.join(out, "report.html")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
