@@ -16,8 +16,8 @@ The builders are registered with tfds as ``medkeras_<name>`` once their module i
 
 >>> from medkeras.datasets import GroupedBuilder, DatasetFolderError, load, builder
 >>> sorted(REGISTRY)  # doctest: +NORMALIZE_WHITESPACE
-['carotid_imt', 'colonoscopy_frames', 'cvc_clinicdb', 'kvasir_seg', 'synthetic_carotid',
- 'synthetic_frames', 'synthetic_polyps']
+['carotid_imt', 'colonoscopy_frames', 'ctpa_candidates', 'cvc_clinicdb', 'kvasir_seg',
+ 'synthetic_carotid', 'synthetic_frames', 'synthetic_polyps']
 """
 
 from medkeras.datasets.base import (PREFIX, REGISTRY, GroupedBuilder, Record, builder,

@@ -58,6 +58,7 @@ REGISTRY = {
     "synthetic_carotid": "apps.cimt.dataset",
     "synthetic_polyps": "apps.polyp.dataset",
     "synthetic_frames": "apps.frames.dataset",
+    "ctpa_candidates": "apps.pe.dataset",
 }
 #: tfds registers our builders as ``medkeras_<short name>`` (no clash with tfds' catalogue).
 PREFIX = "medkeras_"

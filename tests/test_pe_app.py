@@ -1,0 +1,89 @@
+"""The PE application end to end on synthetic tube volumes: dataset, FROC levels, CLI."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from apps.pe.__main__ import generate_tubes, main
+from apps.pe.experiment import VolumeCandidates, _flatten, _froc, upsample_patches
+from medkeras import datasets
+from medkeras.datasets import DatasetFolderError
+
+
+def _volume(name, labels, embolus, scores, emboli, group=None):
+    n = len(labels)
+    return VolumeCandidates(name, group or name, np.zeros((n, 54, 64, 64, 2), np.uint8),
+                            np.array(labels), np.array(embolus), np.array(scores, float),
+                            np.zeros((n, 3)), emboli)
+
+
+def test_froc_embolus_and_candidate_levels_match_a_hand_count():
+    # v0: embolus 1 hit by two candidates (.9, .4), a false positive (.6), embolus 2 missed;
+    # v1: no embolus, one false positive (.8).
+    volumes = [_volume("v0", [1, 0, 1], [1, 0, 1], [0.9, 0.6, 0.4], emboli=2),
+               _volume("v1", [0], [0], [0.8], emboli=0)]
+    table = _flatten(volumes)
+    scores = table.score.to_numpy()
+    embolus = _froc(table, scores, volumes, "embolus", n_bootstrap=10)
+    # thresholds .9 (TP: 1 of 2 emboli), .8 (FP), .6 (FP), .4 (same embolus: nothing new)
+    assert embolus.curve.sensitivity[:4].tolist() == [0.0, 0.5, 0.5, 0.5]
+    assert embolus.curve.fps_per_case[:4].tolist() == [0.0, 0.0, 0.5, 1.0]
+    candidate = _froc(table, scores, volumes, "candidate", n_bootstrap=10)
+    # candidate level: two positive candidates; .4 is a new one at 1 FP per volume
+    assert candidate.curve.sensitivity.max() == 1.0
+    assert embolus.curve.sensitivity.max() == 0.5
+
+
+def test_upsample_repeats_the_longitudinal_plane_as_the_third_channel():
+    import medkeras
+    pair = np.zeros((1, 8, 8, 2), np.uint8)
+    pair[..., 0], pair[..., 1] = 10, 200
+    out = upsample_patches(pair, size=16)
+    expected = medkeras.preprocess_input(np.full((1, 16, 16, 3), (10, 200, 200), np.float32))
+    np.testing.assert_allclose(out, np.asarray(expected), atol=1e-4)
+
+
+def test_builder_refuses_a_ct_without_its_mask_and_a_mask_on_another_grid(tmp_path):
+    generate_tubes(tmp_path, 2)
+    (tmp_path / "tubes001_emboli.nii.gz").unlink()
+    with pytest.raises(DatasetFolderError, match="tubes001_ct.nii.gz: no embolus mask"):
+        datasets.builder("ctpa_candidates", manual_dir=tmp_path).download_and_prepare()
+    mask = nib.load(tmp_path / "tubes000_emboli.nii.gz")
+    nib.save(nib.Nifti1Image(np.asarray(mask.dataobj)[:-1], mask.affine),
+             tmp_path / "tubes001_emboli.nii.gz")
+    with pytest.raises(DatasetFolderError, match="case tubes001: .*shape"):
+        datasets.builder("ctpa_candidates", manual_dir=tmp_path).download_and_prepare()
+
+
+def test_cli_demo_evaluate_export_and_detect(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--volumes", "8", "--schemes", "scratch",
+                 "--epochs", "1", "--batch", "16", "--train-patches", "48"]) == 0
+    froc = pd.read_csv(out / "pe" / "froc.csv")
+    assert froc.level.tolist() == ["embolus"] * 2 + ["candidate"] * 2
+    assert froc.model.tolist()[:2] == ["baseline (tobogganing score)", "scratch | 1 | 0"]
+    assert froc["sens@3"].between(0, 1).all()
+    assert (out / "pe" / "figures" / "froc_embolus.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["evaluate", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "pe" / "froc.csv"), froc)
+
+    exported = tmp_path / "model"
+    assert main(["export", str(out), "--scheme", "scratch", "--out", str(exported)]) == 0
+    found = tmp_path / "found"
+    assert main(["detect", str(out / "data" / "tubes000_ct.nii.gz"), "--model", str(exported),
+                 "--out", str(found), "--threshold", "0"]) == 0
+    table = pd.read_csv(found / "detections.csv")
+    assert len(table) > 0 and table.probability.between(0, 1).all()
+    affine = nib.load(out / "data" / "tubes000_ct.nii.gz").affine
+    voxel = np.c_[table[["x", "y", "z"]].to_numpy(), np.ones(len(table))]
+    np.testing.assert_allclose((voxel @ affine.T)[:, :3], table[["R", "A", "S"]], atol=0.01)
+    record = json.loads((found / "detections.json").read_text())
+    assert len(record["detections"]) == len(table)                     # threshold 0
+    assert (found / "pictures" / "detection0.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "none.nii.gz"), "--model", str(exported),
+                 "--out", str(tmp_path / "x")]) == 1
+    assert "does not exist" in capsys.readouterr().err
