@@ -60,8 +60,8 @@ def test_builder_refuses_a_ct_without_its_mask_and_a_mask_on_another_grid(tmp_pa
 
 def test_cli_demo_evaluate_export_and_detect(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--volumes", "8", "--schemes", "scratch",
-                 "--epochs", "1", "--batch", "16", "--train-patches", "48"]) == 0
+    assert main(["demo", "--out", str(out), "--volumes", "10", "--schemes", "scratch",
+                 "--epochs", "1", "--batch", "32", "--train-patches", "300"]) == 0
     froc = pd.read_csv(out / "pe" / "froc.csv")
     assert froc.level.tolist() == ["embolus"] * 2 + ["candidate"] * 2
     assert froc.model.tolist()[:2] == ["baseline (tobogganing score)", "scratch | 1 | 0"]

@@ -17,9 +17,9 @@ import argparse
 import os
 import sys
 
-from medkeras.experiment.cli import (add_export_command, add_training_options, comma_floats,
-                                     comma_ints, comma_strings, read_record, record_experiment,
-                                     run_command, sweep_config)
+from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
+                                     add_training_options, comma_ints, comma_strings,
+                                     read_record, record_experiment, run_command, sweep_config)
 
 
 def _pair(text):
@@ -133,24 +133,8 @@ def build_parser():
     _add_experiment_options(demo, epochs=2, per_class=20, stride=(2, 6))
     demo.set_defaults(run=_demo)
 
-    sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then the evaluation")
-    sweep.add_argument("--out", required=True)
-    sweep.add_argument("--schemes", type=comma_strings, default=None,
-                       help='comma-separated, e.g. "scratch,FT:only conv10" (default: all of '
-                            "the backbone's: scratch and every depth of fine-tuning)")
-    sweep.add_argument("--fractions", type=comma_floats, default=(1.0,),
-                       help="training fractions of the patients, e.g. 1,0.5,0.25,0.01 "
-                            "(a fraction this small trains on a single patient)")
-    sweep.add_argument("--seeds", type=comma_ints, default=(0,))
-    _add_experiment_options(sweep)
-    sweep.set_defaults(run=_sweep)
-
-    train = sub.add_parser("train", help="train one scheme")
-    train.add_argument("--out", required=True)
-    train.add_argument("--scheme", required=True, help='e.g. scratch, "FT:conv1-conv10"')
-    train.add_argument("--seed", type=int, default=0)
-    _add_experiment_options(train)
-    train.set_defaults(run=_train)
+    add_sweep_and_train_commands(sub, add_options=_add_experiment_options, run_sweep=_sweep,
+                                 run_train=_train, groups="patients")
 
     evaluate = sub.add_parser("evaluate", help="(re)evaluate a sweep directory")
     evaluate.add_argument("directory")

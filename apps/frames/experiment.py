@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import html
 import json
 import os
 from typing import NamedTuple
@@ -246,18 +245,11 @@ def evaluate_sweep(sweep_dir, test_frames, baseline, *, n_bootstrap=2000):
     return table
 
 
-def _html_table(table):
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>"
-                         for v in row) + "</tr>" for row in table.itertuples(index=False))
-    return (f'<table border="1" cellpadding="4" style="border-collapse:collapse">'
-            f"<tr>{head}</tr>{body}</table>")
-
-
 def write_frames_report(sweep_dir, table):
     """``frames/report.html``: the ROC figure, the AUC/sensitivity table and the AUC
     against each kind of non-informative frame."""
+    from medkeras.experiment.report import html_table
+
     out = os.path.join(sweep_dir, "frames")
     by_kind = pd.read_csv(os.path.join(out, "by_kind.csv"))
     page = f"""<!doctype html><meta charset="utf-8"><title>Frame quality</title>
@@ -266,10 +258,10 @@ def write_frames_report(sweep_dir, table):
 (Tajbakhsh et al. 2016, §C); the baseline is a logistic regression on handcrafted sharpness
 and colour features. AUC and sensitivity at 10, 15 and 20% false positive rate, with 95%
 bootstrap intervals over videos.</p>
-{_html_table(table)}
+{html_table(table)}
 <p><img src="figures/roc.png" style="max-width:100%"></p>
 <h2>AUC against each kind of non-informative frame</h2>
-{_html_table(by_kind)}"""
+{html_table(by_kind)}"""
     path = os.path.join(out, "report.html")
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import sys
 
-from medkeras.experiment.cli import (add_export_command, add_training_options, comma_floats,
-                                     comma_ints, comma_strings, read_record, record_experiment,
-                                     run_command, sweep_config)
+from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
+                                     add_training_options, comma_strings, read_record,
+                                     record_experiment, run_command, sweep_config)
 
 RECORD = "pe.json"
 
@@ -174,7 +174,9 @@ def _add_data_options(p, *, data=True):
         p.add_argument("--data", required=True, help="a folder of CT volumes with emboli")
     p.add_argument("--representation", default="vessel_aligned",
                    choices=("vessel_aligned", "standard"))
-    p.add_argument("--max-candidates", type=int, default=60, help="per volume, the best by tobogganing score (at most 60, the prepared ones)")
+    p.add_argument("--max-candidates", type=int, default=100,
+                   help="per volume, the best by tobogganing score (at most 100, the "
+                        "prepared ones)")
     p.add_argument("--train-patches", type=int, default=4000,
                    help="balanced training patches (default 4000)")
 
@@ -214,24 +216,12 @@ def build_parser():
     candidates.add_argument("--max-candidates", type=int, default=None)
     candidates.set_defaults(run=_candidates)
 
-    sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then FROC")
-    sweep.add_argument("--out", required=True)
-    sweep.add_argument("--schemes", type=comma_strings, default=None,
-                       help="comma-separated (default: every scheme of the backbone)")
-    sweep.add_argument("--fractions", type=comma_floats, default=(1.0,),
-                       help="training fractions of the patients, e.g. 1,0.5,0.25")
-    sweep.add_argument("--seeds", type=comma_ints, default=(0,))
-    _add_data_options(sweep)
-    add_training_options(sweep)
-    sweep.set_defaults(run=_sweep)
+    def add_options(p):
+        _add_data_options(p)
+        add_training_options(p)
 
-    train = sub.add_parser("train", help="train one scheme")
-    train.add_argument("--out", required=True)
-    train.add_argument("--scheme", required=True)
-    train.add_argument("--seed", type=int, default=0)
-    _add_data_options(train)
-    add_training_options(train)
-    train.set_defaults(run=_train)
+    add_sweep_and_train_commands(sub, add_options=add_options, run_sweep=_sweep,
+                                 run_train=_train, groups="patients")
 
     evaluate = sub.add_parser("evaluate", help="FROC of a sweep directory again")
     evaluate.add_argument("directory")

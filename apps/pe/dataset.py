@@ -99,7 +99,7 @@ class CtpaCandidatesConfig(tfds.core.BuilderConfig):
     """``representation`` of the patches, ``max_candidates`` per volume (the tobogganing
     score's best), ``patch_pixels`` of the stored patches."""
 
-    def __init__(self, *, representation, max_candidates=60, patch_pixels=64, **kwargs):
+    def __init__(self, *, representation, max_candidates=100, patch_pixels=64, **kwargs):
         super().__init__(**kwargs)
         self.representation = representation
         self.max_candidates, self.patch_pixels = max_candidates, patch_pixels

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import html
 import json
 import os
 from typing import NamedTuple
@@ -39,7 +38,7 @@ class PESettings:
     """``representation`` (``vessel_aligned`` or ``standard``), ``max_candidates`` per
     volume, ``patch_pixels`` stored, ``train_patches`` of the balanced training set."""
     representation: str = "vessel_aligned"
-    max_candidates: int = 60
+    max_candidates: int = 100
     patch_pixels: int = 64
     train_patches: int = 4000
     seed: int = 0
@@ -51,9 +50,9 @@ class PESettings:
             raise ValueError(f"representation must be 'vessel_aligned' or 'standard', got "
                              f"{self.representation!r}")
         integer_at_least(self.max_candidates, "max_candidates")
-        if self.max_candidates > 60 or self.patch_pixels != 64:
-            raise ValueError("the ctpa_candidates dataset holds the best 60 candidates of a "
-                             "volume at 64 × 64 pixels: max_candidates <= 60, patch_pixels 64")
+        if self.max_candidates > 100 or self.patch_pixels != 64:
+            raise ValueError("the ctpa_candidates dataset holds the best 100 candidates of a "
+                             "volume at 64 × 64 pixels: max_candidates <= 100, patch_pixels 64")
         integer_at_least(self.patch_pixels, "patch_pixels", 16)
         integer_at_least(self.train_patches, "train_patches", 2)
 
@@ -62,7 +61,7 @@ class PESettings:
 
 
 def volume_candidates(ct_path, emboli_path, lungs_path=None, *, representation="vessel_aligned",
-                      max_candidates=60, patch_pixels=64, candidate_options=None):
+                      max_candidates=100, patch_pixels=64, candidate_options=None):
     """Candidates of one volume with their labels and patches (``uint8``).
 
     Returns a dict: ``patches`` ``(n, 54, p, p, C)`` (C = 2 vessel-aligned, 3 standard),
@@ -259,10 +258,8 @@ def evaluate_sweep(sweep_dir, test_volumes, *, n_bootstrap=2000):
 
 def write_pe_report(sweep_dir, table):
     """``pe/report.html``: FROC figures and the sensitivities table."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>"
-                         for v in row) + "</tr>" for row in table.itertuples(index=False))
+    from medkeras.experiment.report import html_table
+
     page = f"""<!doctype html><meta charset="utf-8"><title>PE detection</title>
 <h1>Pulmonary embolism: FROC on held-out volumes</h1>
 <p>Candidates by tobogganing; a candidate's probability is the mean over its 54 augmented
@@ -270,7 +267,7 @@ patches (3 sizes × 3 translations × 6 rotations); a candidate is positive insi
 (Tajbakhsh et al. 2016, §B). Embolus level: an embolus is detected when any of its
 candidates is; candidate level: every candidate on an embolus counts. Sensitivity at 1, 2
 and 3 false positives per volume with 95% bootstrap intervals over patients.</p>
-<table border="1" cellpadding="4" style="border-collapse:collapse"><tr>{head}</tr>{body}</table>
+{html_table(table)}
 <p><img src="figures/froc_embolus.png" style="max-width:49%">
 <img src="figures/froc_candidate.png" style="max-width:49%"></p>"""
     path = os.path.join(sweep_dir, "pe", "report.html")

@@ -21,9 +21,9 @@ import sys
 
 import pandas as pd
 
-from medkeras.experiment.cli import (add_export_command, add_training_options, comma_floats,
-                                     comma_ints, comma_strings, read_record, record_experiment,
-                                     run_command, sweep_config)
+from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
+                                     add_training_options, comma_ints, comma_strings,
+                                     read_record, record_experiment, run_command, sweep_config)
 
 RECORD = "polyp.json"
 
@@ -170,24 +170,12 @@ def build_parser():
     _add_data_options(candidates)
     candidates.set_defaults(run=_candidates)
 
-    sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then FROC")
-    sweep.add_argument("--out", required=True)
-    sweep.add_argument("--schemes", type=comma_strings, default=None,
-                       help="comma-separated (default: every scheme of the backbone)")
-    sweep.add_argument("--fractions", type=comma_floats, default=(1.0,),
-                       help="training fractions of the videos, e.g. 1,0.5,0.25")
-    sweep.add_argument("--seeds", type=comma_ints, default=(0,))
-    _add_data_options(sweep)
-    add_training_options(sweep)
-    sweep.set_defaults(run=_sweep)
+    def add_options(p):
+        _add_data_options(p)
+        add_training_options(p)
 
-    train = sub.add_parser("train", help="train one scheme")
-    train.add_argument("--out", required=True)
-    train.add_argument("--scheme", required=True)
-    train.add_argument("--seed", type=int, default=0)
-    _add_data_options(train)
-    add_training_options(train)
-    train.set_defaults(run=_train)
+    add_sweep_and_train_commands(sub, add_options=add_options, run_sweep=_sweep,
+                                 run_train=_train, groups="videos")
 
     evaluate = sub.add_parser("evaluate", help="FROC of a sweep directory again")
     evaluate.add_argument("directory")

@@ -20,7 +20,6 @@ its centre lies inside a polyp.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import os
 from typing import NamedTuple
@@ -241,16 +240,15 @@ def evaluate_sweep(sweep_dir, test_frames, test_table, *, n_bootstrap=2000):
 
 def write_polyp_report(sweep_dir, table):
     """``polyp/report.html``: the FROC figure and the sensitivities table."""
+    from medkeras.experiment.report import html_table
+
     out = os.path.join(sweep_dir, "polyp")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>"
-                                    for v in row) + "</tr>" for row in table.itertuples(index=False))
     page = f"""<!doctype html><meta charset="utf-8"><title>Polyp detection</title>
 <h1>Polyp detection: FROC on held-out frames</h1>
 <p>A candidate's probability is the mean over its augmented patches; a candidate hits a
 polyp when its centre lies inside it (Tajbakhsh et al. 2016, §A). Sensitivity at 0.1, 0.5
 and 1 false positive per frame, with 95% bootstrap intervals over videos.</p>
-<table border="1" cellpadding="4" style="border-collapse:collapse"><tr>{head}</tr>{body}</table>
+{html_table(table)}
 <p><img src="figures/froc.png" style="max-width:100%"></p>"""
     path = os.path.join(out, "report.html")
     with open(path, "w", encoding="utf-8") as f:

@@ -71,6 +71,31 @@ def read_record(directory, name):
         return json.load(f)
 
 
+def add_sweep_and_train_commands(sub, *, add_options, run_sweep, run_train, groups):
+    """The ``sweep`` (every scheme × fraction × seed) and ``train`` (one scheme) subcommands
+    every application has; ``add_options(parser)`` adds the application's data and training
+    options, ``groups`` names what fractions count (``"videos"``, ``"patients"``)."""
+    sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then the evaluation")
+    sweep.add_argument("--out", required=True)
+    sweep.add_argument("--schemes", type=comma_strings, default=None,
+                       help='comma-separated, e.g. "scratch,FT:only conv10" (default: all of '
+                            "the backbone's: scratch and every depth of fine-tuning)")
+    sweep.add_argument("--fractions", type=comma_floats, default=(1.0,),
+                       help=f"training fractions of the {groups}, e.g. 1,0.5,0.25 (a small "
+                            f"enough fraction trains on a single one)")
+    sweep.add_argument("--seeds", type=comma_ints, default=(0,))
+    add_options(sweep)
+    sweep.set_defaults(run=run_sweep)
+
+    train = sub.add_parser("train", help="train one scheme")
+    train.add_argument("--out", required=True)
+    train.add_argument("--scheme", required=True, help='e.g. scratch, "FT:conv1-conv10"')
+    train.add_argument("--seed", type=int, default=0)
+    add_options(train)
+    train.set_defaults(run=run_train)
+    return sweep, train
+
+
 def add_export_command(sub, *, application, record_name, classes):
     """The ``export DIR --scheme S [--fraction F] [--seed N] --out OUT`` subcommand: a finished
     cell → ``model.keras``, a SavedModel and ``info.json`` carrying the application's name,

@@ -14,6 +14,22 @@ from medkeras.evaluation import (compare_at_operating_points, plot_boxplot, plot
                                  plot_training_curves, roc_analysis)
 
 
+def html_table(table):
+    """A pandas table as a plain HTML table (floats with 3 decimals), for the reports.
+
+    >>> html_table(pd.DataFrame({"model": ["a<b"], "auc": [0.91234]})).split("</tr>")[1]
+    '<tr><td>a&lt;b</td><td>0.912</td>'
+    """
+    def cell(value):
+        return html.escape(f"{value:.3f}" if isinstance(value, float) else str(value))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return ('<table border="1" cellpadding="4" style="border-collapse:collapse">'
+            f"<tr>{head}</tr>{body}</table>")
+
+
 def load_cells(out_dir):
     """Finished cells: their records and test scores."""
     cells = []
