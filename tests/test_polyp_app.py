@@ -47,6 +47,8 @@ def test_make_task_balances_training_and_keeps_all_test_augmentations():
     assert sorted(set(task.test_units)) == test_table.candidate.tolist()
     with pytest.raises(ValueError, match="both sides"):
         make_task(train, train_table, train, train_table, settings)
+    with pytest.raises(ValueError, match="max_candidates must be an integer >= 1"):
+        PolypSettings(max_candidates=0)
 
 
 def test_froc_of_candidates_matches_a_hand_count():

@@ -55,10 +55,10 @@ class PolypSettings:
     seed: int = 0
 
     def __post_init__(self):
+        from medkeras.checks import integer_at_least
+
         for name in ("max_candidates", "frame_width", "train_patches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            integer_at_least(getattr(self, name), name)
         self.scales = tuple(float(s) for s in self.scales)
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"scales must be positive, got {self.scales!r}")
