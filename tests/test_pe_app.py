@@ -87,3 +87,27 @@ def test_cli_demo_evaluate_export_and_detect(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "none.nii.gz"), "--model", str(exported),
                  "--out", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_builder_one_example_per_volume_split_by_patient(tmp_path):
+    import tensorflow_datasets as tfds
+
+    generate_tubes(tmp_path, 5)
+    (tmp_path / "groups.csv").write_text("name,patient\ntubes000,p0\ntubes001,p0\n"
+                                         "tubes002,p1\ntubes003,p2\ntubes004,p3\n")
+    builder = datasets.builder("ctpa_candidates", manual_dir=tmp_path)
+    builder.download_and_prepare()
+    examples = {split: list(tfds.as_numpy(builder.as_dataset(split=split)))
+                for split in ("train", "test")}
+    names = {s: {e["name"].decode() for e in ex} for s, ex in examples.items()}
+    groups = {s: {e["group"].decode() for e in ex} for s, ex in examples.items()}
+    assert names["train"] | names["test"] == {f"tubes00{i}" for i in range(5)}
+    assert not groups["train"] & groups["test"] and len(groups["test"]) == 1
+    assert ("tubes000" in names["test"]) == ("tubes001" in names["test"])   # one patient
+    for example in examples["train"] + examples["test"]:
+        n = len(example["labels"])
+        assert example["patches"].shape == (n, 54, 64, 64, 2)
+        assert example["patches"].dtype == np.uint8 and example["patches"].std() > 0
+        np.testing.assert_array_equal(example["labels"], example["embolus"] > 0)
+        assert set(example["embolus"]) <= set(range(example["emboli"] + 1))
+        assert np.all(np.diff(example["scores"]) <= 0)                  # best first
