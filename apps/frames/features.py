@@ -118,14 +118,8 @@ _EPS = 1e-12
 
 
 def _check_image(image):
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
-            or image.shape[2] != 3:
-        what = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
-                else type(image).__name__)
-        raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got a {what}")
-    if min(image.shape[:2]) < 16:
-        raise ValueError(f"image must be at least 16×16 pixels, got {image.shape[:2]}")
-    return image
+    from medkeras.checks import rgb_image
+    return rgb_image(image)
 
 
 def _log(x):
