@@ -19,7 +19,7 @@ import sys
 
 from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
                                      add_training_options, comma_ints, comma_strings,
-                                     read_record, record_experiment, run_command, sweep_config)
+                                     read_record, record_experiment, run_command, sweep_then_evaluate)
 
 
 def _pair(text):
@@ -49,8 +49,6 @@ def _load_split(source, split):
 
 def run_sweep_command(args, *, schemes, fractions, seeds):
     from apps.cimt.experiment import evaluate_sweep, make_task, write_cimt_report
-    from medkeras.experiment.report import write_report
-    from medkeras.experiment.sweep import run_sweep
 
     source, settings = _data_source(args), _settings(args)
     train_cases, test_cases = _load_split(source, "train"), _load_split(source, "test")
@@ -61,21 +59,13 @@ def run_sweep_command(args, *, schemes, fractions, seeds):
         "data": source, "settings": settings.to_json(),
         "train_cases": [c.case_id for c in train_cases],
         "test_cases": [c.case_id for c in test_cases]})
-    task = make_task(train_cases, test_cases, settings)
-    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
-              args.out)
-    print("patch-level report:", write_report(args.out, n_bootstrap=1000))
-    if not args.no_evaluate:
-        evaluate_sweep(args.out, test_cases, settings)
-        print("CIMT report:", write_cimt_report(args.out, n_bootstrap=1000))
+    def evaluate():
+        if not args.no_evaluate:
+            evaluate_sweep(args.out, test_cases, settings)
+            print("CIMT report:", write_cimt_report(args.out, n_bootstrap=1000))
 
-
-def _sweep(args):
-    run_sweep_command(args, schemes=args.schemes, fractions=args.fractions, seeds=args.seeds)
-
-
-def _train(args):
-    run_sweep_command(args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,))
+    sweep_then_evaluate(args, make_task(train_cases, test_cases, settings), schemes=schemes,
+                        fractions=fractions, seeds=seeds, evaluate=evaluate)
 
 
 def _evaluate(args):
@@ -133,8 +123,8 @@ def build_parser():
     _add_experiment_options(demo, epochs=2, per_class=20, stride=(2, 6))
     demo.set_defaults(run=_demo)
 
-    add_sweep_and_train_commands(sub, add_options=_add_experiment_options, run_sweep=_sweep,
-                                 run_train=_train, groups="patients")
+    add_sweep_and_train_commands(sub, add_options=_add_experiment_options,
+                                 run_sweep_command=run_sweep_command, groups="patients")
 
     evaluate = sub.add_parser("evaluate", help="(re)evaluate a sweep directory")
     evaluate.add_argument("directory")

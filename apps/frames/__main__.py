@@ -26,7 +26,7 @@ import pandas as pd
 
 from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
                                      add_training_options, comma_strings, read_record,
-                                     record_experiment, run_command, sweep_config)
+                                     record_experiment, run_command, sweep_then_evaluate)
 
 RECORD = "frames.json"
 
@@ -70,8 +70,6 @@ def _baseline(out, train_frames, test_frames):
 
 def run_sweep_command(args, *, schemes, fractions, seeds):
     from apps.frames.experiment import evaluate_sweep, load_frames, make_task, write_frames_report
-    from medkeras.experiment.report import write_report
-    from medkeras.experiment.sweep import run_sweep
 
     source, settings = _source(args), _settings(args)
     record_experiment(args.out, RECORD, {"data": source, "settings": settings.to_json()})
@@ -84,21 +82,14 @@ def run_sweep_command(args, *, schemes, fractions, seeds):
     baseline = _baseline(args.out, train_frames, test_frames)
     task = make_task(train_frames, test_frames, settings)
     del train_frames
-    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
-              args.out)
-    del task
-    print("crop-level report:", write_report(args.out, n_bootstrap=1000))
-    table = evaluate_sweep(args.out, test_frames, baseline, n_bootstrap=1000)
-    print(table.to_string(index=False))
-    print("frames report:", write_frames_report(args.out, table))
 
+    def evaluate():
+        table = evaluate_sweep(args.out, test_frames, baseline, n_bootstrap=1000)
+        print(table.to_string(index=False))
+        print("frames report:", write_frames_report(args.out, table))
 
-def _sweep(args):
-    run_sweep_command(args, schemes=args.schemes, fractions=args.fractions, seeds=args.seeds)
-
-
-def _train(args):
-    run_sweep_command(args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,))
+    sweep_then_evaluate(args, task, schemes=schemes, fractions=fractions, seeds=seeds,
+                        evaluate=evaluate)
 
 
 def _demo(args):
@@ -186,8 +177,8 @@ def build_parser():
         _add_data_options(p)
         add_training_options(p)
 
-    add_sweep_and_train_commands(sub, add_options=add_options, run_sweep=_sweep,
-                                 run_train=_train, groups="videos")
+    add_sweep_and_train_commands(sub, add_options=add_options,
+                                 run_sweep_command=run_sweep_command, groups="videos")
 
     evaluate = sub.add_parser("evaluate", help="ROC of a sweep directory again")
     evaluate.add_argument("directory")

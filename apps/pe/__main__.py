@@ -24,7 +24,7 @@ import sys
 
 from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
                                      add_training_options, comma_strings, read_record,
-                                     record_experiment, run_command, sweep_config)
+                                     record_experiment, run_command, sweep_then_evaluate)
 
 RECORD = "pe.json"
 
@@ -46,8 +46,6 @@ def _builder(folder, settings):
 
 def run_sweep_command(args, *, schemes, fractions, seeds):
     from apps.pe.experiment import evaluate_sweep, load_volumes, make_task, write_pe_report
-    from medkeras.experiment.report import write_report
-    from medkeras.experiment.sweep import run_sweep
 
     settings = _settings(args)
     record_experiment(args.out, RECORD, {"data": os.path.abspath(args.data),
@@ -64,24 +62,14 @@ def run_sweep_command(args, *, schemes, fractions, seeds):
               f"{n} candidates ({hits} on emboli)")
     task = make_task(train, test, settings)
     del train
-    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
-              args.out)
-    del task
-    try:
-        print("patch-level report:", write_report(args.out, n_bootstrap=1000))
-    except ValueError as err:        # e.g. test candidates of one class in a tiny demo
-        print(f"patch-level report skipped: {err}")
-    table = evaluate_sweep(args.out, test, n_bootstrap=1000)
-    print(table.to_string(index=False))
-    print("PE report:", write_pe_report(args.out, table))
 
+    def evaluate():
+        table = evaluate_sweep(args.out, test, n_bootstrap=1000)
+        print(table.to_string(index=False))
+        print("PE report:", write_pe_report(args.out, table))
 
-def _sweep(args):
-    run_sweep_command(args, schemes=args.schemes, fractions=args.fractions, seeds=args.seeds)
-
-
-def _train(args):
-    run_sweep_command(args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,))
+    sweep_then_evaluate(args, task, schemes=schemes, fractions=fractions, seeds=seeds,
+                        evaluate=evaluate)
 
 
 def generate_tubes(out, n, *, seed=0, shape=(64, 96, 96)):
@@ -220,8 +208,8 @@ def build_parser():
         _add_data_options(p)
         add_training_options(p)
 
-    add_sweep_and_train_commands(sub, add_options=add_options, run_sweep=_sweep,
-                                 run_train=_train, groups="patients")
+    add_sweep_and_train_commands(sub, add_options=add_options,
+                                 run_sweep_command=run_sweep_command, groups="patients")
 
     evaluate = sub.add_parser("evaluate", help="FROC of a sweep directory again")
     evaluate.add_argument("directory")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from medkeras.experiment.cli import (add_export_command, add_sweep_and_train_commands,
                                      add_training_options, comma_ints, comma_strings,
-                                     read_record, record_experiment, run_command, sweep_config)
+                                     read_record, record_experiment, run_command, sweep_then_evaluate)
 
 RECORD = "polyp.json"
 
@@ -66,8 +66,6 @@ def _frames_and_candidates(out, source, settings, split):
 
 def run_sweep_command(args, *, schemes, fractions, seeds):
     from apps.polyp.experiment import evaluate_sweep, make_task, write_polyp_report
-    from medkeras.experiment.report import write_report
-    from medkeras.experiment.sweep import run_sweep
 
     source, settings = _source(args), _settings(args)
     record_experiment(args.out, RECORD, {"data": source, "settings": settings.to_json()})
@@ -76,22 +74,14 @@ def run_sweep_command(args, *, schemes, fractions, seeds):
     print(f"{len(train_frames)} training frames ({train_table.label.sum()} of "
           f"{len(train_table)} candidates on polyps), {len(test_frames)} test frames "
           f"({len(test_table)} candidates)")
-    task = make_task(train_frames, train_table, test_frames, test_table, settings)
-    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
-              args.out)
-    del task
-    print("patch-level report:", write_report(args.out, n_bootstrap=1000))
-    table = evaluate_sweep(args.out, test_frames, test_table, n_bootstrap=1000)
-    print(table.to_string(index=False))
-    print("polyp report:", write_polyp_report(args.out, table))
+    def evaluate():
+        table = evaluate_sweep(args.out, test_frames, test_table, n_bootstrap=1000)
+        print(table.to_string(index=False))
+        print("polyp report:", write_polyp_report(args.out, table))
 
-
-def _sweep(args):
-    run_sweep_command(args, schemes=args.schemes, fractions=args.fractions, seeds=args.seeds)
-
-
-def _train(args):
-    run_sweep_command(args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,))
+    sweep_then_evaluate(args, make_task(train_frames, train_table, test_frames, test_table,
+                                        settings),
+                        schemes=schemes, fractions=fractions, seeds=seeds, evaluate=evaluate)
 
 
 def _demo(args):
@@ -174,8 +164,8 @@ def build_parser():
         _add_data_options(p)
         add_training_options(p)
 
-    add_sweep_and_train_commands(sub, add_options=add_options, run_sweep=_sweep,
-                                 run_train=_train, groups="videos")
+    add_sweep_and_train_commands(sub, add_options=add_options,
+                                 run_sweep_command=run_sweep_command, groups="videos")
 
     evaluate = sub.add_parser("evaluate", help="FROC of a sweep directory again")
     evaluate.add_argument("directory")

@@ -71,10 +71,11 @@ def read_record(directory, name):
         return json.load(f)
 
 
-def add_sweep_and_train_commands(sub, *, add_options, run_sweep, run_train, groups):
+def add_sweep_and_train_commands(sub, *, add_options, run_sweep_command, groups):
     """The ``sweep`` (every scheme × fraction × seed) and ``train`` (one scheme) subcommands
-    every application has; ``add_options(parser)`` adds the application's data and training
-    options, ``groups`` names what fractions count (``"videos"``, ``"patients"``)."""
+    every application has: both call ``run_sweep_command(args, schemes=, fractions=,
+    seeds=)``; ``add_options(parser)`` adds the application's data and training options,
+    ``groups`` names what fractions count (``"videos"``, ``"patients"``)."""
     sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then the evaluation")
     sweep.add_argument("--out", required=True)
     sweep.add_argument("--schemes", type=comma_strings, default=None,
@@ -85,15 +86,34 @@ def add_sweep_and_train_commands(sub, *, add_options, run_sweep, run_train, grou
                             f"enough fraction trains on a single one)")
     sweep.add_argument("--seeds", type=comma_ints, default=(0,))
     add_options(sweep)
-    sweep.set_defaults(run=run_sweep)
+    sweep.set_defaults(run=lambda args: run_sweep_command(
+        args, schemes=args.schemes, fractions=args.fractions, seeds=args.seeds))
 
     train = sub.add_parser("train", help="train one scheme")
     train.add_argument("--out", required=True)
     train.add_argument("--scheme", required=True, help='e.g. scratch, "FT:conv1-conv10"')
     train.add_argument("--seed", type=int, default=0)
     add_options(train)
-    train.set_defaults(run=run_train)
+    train.set_defaults(run=lambda args: run_sweep_command(
+        args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,)))
     return sweep, train
+
+
+def sweep_then_evaluate(args, task, *, schemes, fractions, seeds, evaluate):
+    """What every application's sweep does once its data are a task: run the sweep into
+    ``args.out`` (resumable), free the patches, write the patch-level report, then call
+    ``evaluate()``, the application's own evaluation (FROC, ROC of frames, CIMT errors)."""
+    from medkeras.experiment.report import write_report
+    from medkeras.experiment.sweep import run_sweep
+
+    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
+              args.out)
+    del task
+    try:
+        print("patch-level report:", write_report(args.out, n_bootstrap=1000))
+    except ValueError as err:        # e.g. test patches of one class in a tiny demo
+        print(f"patch-level report skipped: {err}")
+    evaluate()
 
 
 def add_export_command(sub, *, application, record_name, classes):
