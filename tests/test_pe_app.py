@@ -111,3 +111,24 @@ def test_builder_one_example_per_volume_split_by_patient(tmp_path):
         np.testing.assert_array_equal(example["labels"], example["embolus"] > 0)
         assert set(example["embolus"]) <= set(range(example["emboli"] + 1))
         assert np.all(np.diff(example["scores"]) <= 0)                  # best first
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_builder_on_ctpa_generated_from_real_anatomy(shared, tmp_path):
+    import tensorflow_datasets as tfds
+
+    from apps.pe.synthetic import generate_folder
+
+    generate_folder(shared / "data" / "cadpe-vessels", shared / "data" / "fumpe-emboli",
+                    tmp_path, cases=["e0485", "001"], crop=True, progress=False)
+    builder = datasets.builder("ctpa_candidates", manual_dir=tmp_path)
+    builder.download_and_prepare()
+    examples = [e for split in ("train", "test")
+                for e in tfds.as_numpy(builder.as_dataset(split=split))]
+    assert sorted(e["name"].decode() for e in examples) == ["001", "e0485"]
+    for example in examples:
+        record = json.loads((tmp_path / f"{example['name'].decode()}.json").read_text())
+        assert example["emboli"] == record["n_emboli"] > 0
+        assert 0 < len(example["labels"]) <= 100
+        assert example["labels"].sum() > 0                 # some embolus is hit
