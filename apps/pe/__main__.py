@@ -32,7 +32,7 @@ RECORD = "pe.json"
 def _settings(args):
     from apps.pe.experiment import PESettings
     return PESettings(representation=args.representation, max_candidates=args.max_candidates,
-                      train_patches=args.train_patches)
+                      train_patches=args.train_patches, test_translations=args.test_translations)
 
 
 def _builder(folder, settings):
@@ -162,9 +162,12 @@ def _add_data_options(p, *, data=True):
         p.add_argument("--data", required=True, help="a folder of CT volumes with emboli")
     p.add_argument("--representation", default="vessel_aligned",
                    choices=("vessel_aligned", "standard"))
-    p.add_argument("--max-candidates", type=int, default=100,
-                   help="per volume, the best by tobogganing score (at most 100, the "
+    p.add_argument("--max-candidates", type=int, default=300,
+                   help="per volume, the best by tobogganing score (at most 300, the "
                         "prepared ones)")
+    p.add_argument("--test-translations", action="store_true",
+                   help="average over all 54 patches of a test candidate (default: the 18 "
+                        "untranslated ones)")
     p.add_argument("--train-patches", type=int, default=4000,
                    help="balanced training patches (default 4000)")
 

@@ -99,7 +99,7 @@ class CtpaCandidatesConfig(tfds.core.BuilderConfig):
     """``representation`` of the patches, ``max_candidates`` per volume (the tobogganing
     score's best), ``patch_pixels`` of the stored patches."""
 
-    def __init__(self, *, representation, max_candidates=100, patch_pixels=64, **kwargs):
+    def __init__(self, *, representation, max_candidates=300, patch_pixels=64, **kwargs):
         super().__init__(**kwargs)
         self.representation = representation
         self.max_candidates, self.patch_pixels = max_candidates, patch_pixels
@@ -112,8 +112,10 @@ class CtpaCandidatesConfig(tfds.core.BuilderConfig):
 class CtpaCandidates(GroupedBuilder):
     """PE candidates of CTPA volumes with their augmented patches, one example per volume."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release (the best 100 candidates of a volume).",
+                     "1.1.0": "The best 300 candidates of a volume: tobogganing ranks many "
+                              "emboli below 100."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     Pass a folder holding <name>_ct.nii.gz (or a <name>_ct/ DICOM series folder) and
     <name>_emboli.nii.gz per case, optionally <name>_lungs.nii.gz and groups.csv

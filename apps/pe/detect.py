@@ -1,7 +1,8 @@
 """Detect pulmonary emboli in a CT volume with an exported model.
 
 Tobogganing candidates (as in training), their 54 augmented patches in the model's
-representation, the mean probability per candidate.  Written to ``OUT``:
+representation, the mean probability per candidate over the patches the evaluation averaged
+(the 18 untranslated ones, or all 54 if the model was evaluated with ``test_translations``).  Written to ``OUT``:
 ``detections.csv`` (one row per candidate: voxel ``z, y, x``, ``z_mm, y_mm, x_mm`` from
 voxel 0, scanner ``R, A, S`` mm, ``tobogganing_score``, ``probability``, ``detected`` =
 probability ≥ threshold), ``detections.json`` (the detected ones and the settings) and
@@ -26,7 +27,7 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
 
     from apps.pe.candidates import detect_candidates
     from apps.pe.dataset import AUGMENTATIONS
-    from apps.pe.experiment import PESettings, upsample_patches
+    from apps.pe.experiment import PESettings, _untranslated, upsample_patches
     from apps.pe.patches import candidate_patches
     from apps.pe.volumes import read_mask, read_volume, voxel_to_scanner
     from medkeras.export import load_exported
@@ -43,6 +44,8 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
     probabilities = np.zeros(n)
     stored = np.zeros((n, AUGMENTATIONS, settings.patch_pixels, settings.patch_pixels,
                        2 if settings.representation == "vessel_aligned" else 3), np.uint8)
+    averaged = (np.ones(AUGMENTATIONS, bool) if settings.test_translations
+                else _untranslated(AUGMENTATIONS))      # as in the evaluation
     if n:
         bar = tqdm(total=n, desc="candidates", unit="candidate", disable=not progress)
         for batch, index in candidate_patches(ct, None, found,
@@ -51,8 +54,9 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
             rows = np.clip(np.rint(batch[..., :stored.shape[-1]]), 0, 255).astype(np.uint8)
             stored.reshape(-1, *stored.shape[2:])[index[0] * AUGMENTATIONS:
                                                    index[0] * AUGMENTATIONS + len(rows)] = rows
-            p = np.asarray(model.predict_on_batch(upsample_patches(rows)))[:, 1]
-            probabilities += np.bincount(index, weights=p, minlength=n) / AUGMENTATIONS
+            use = np.tile(averaged, len(rows) // AUGMENTATIONS)
+            p = np.asarray(model.predict_on_batch(upsample_patches(rows[use])))[:, 1]
+            probabilities += np.bincount(index[use], weights=p, minlength=n) / averaged.sum()
             bar.update(len(np.unique(index)))
         bar.close()
     scanner = voxel_to_scanner(ct.affine, found.centres) if n else np.zeros((0, 3))

@@ -36,11 +36,14 @@ FPS = (1.0, 2.0, 3.0)
 @dataclasses.dataclass
 class PESettings:
     """``representation`` (``vessel_aligned`` or ``standard``), ``max_candidates`` per
-    volume, ``patch_pixels`` stored, ``train_patches`` of the balanced training set."""
+    volume, ``patch_pixels`` stored, ``train_patches`` of the balanced training set;
+    ``test_translations``: average a test candidate over all 54 patches (the paper) instead
+    of the 18 untranslated ones (3 sizes × 6 rotations), a third of the time."""
     representation: str = "vessel_aligned"
-    max_candidates: int = 100
+    max_candidates: int = 300
     patch_pixels: int = 64
     train_patches: int = 4000
+    test_translations: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -50,9 +53,9 @@ class PESettings:
             raise ValueError(f"representation must be 'vessel_aligned' or 'standard', got "
                              f"{self.representation!r}")
         integer_at_least(self.max_candidates, "max_candidates")
-        if self.max_candidates > 100 or self.patch_pixels != 64:
-            raise ValueError("the ctpa_candidates dataset holds the best 100 candidates of a "
-                             "volume at 64 × 64 pixels: max_candidates <= 100, patch_pixels 64")
+        if self.max_candidates > 300 or self.patch_pixels != 64:
+            raise ValueError("the ctpa_candidates dataset holds the best 300 candidates of a "
+                             "volume at 64 × 64 pixels: max_candidates <= 300, patch_pixels 64")
         integer_at_least(self.patch_pixels, "patch_pixels", 16)
         integer_at_least(self.train_patches, "train_patches", 2)
 
@@ -61,7 +64,7 @@ class PESettings:
 
 
 def volume_candidates(ct_path, emboli_path, lungs_path=None, *, representation="vessel_aligned",
-                      max_candidates=100, patch_pixels=64, candidate_options=None):
+                      max_candidates=300, patch_pixels=64, candidate_options=None):
     """Candidates of one volume with their labels and patches (``uint8``).
 
     Returns a dict: ``patches`` ``(n, 54, p, p, C)`` (C = 2 vessel-aligned, 3 standard),
@@ -164,10 +167,22 @@ def _patch_getter(volumes, table):
     return get
 
 
+def _untranslated(n_aug):
+    """Which of a candidate's patches are not translated along the vessel."""
+    from apps.pe.patches import patch_parameters
+
+    parameters = patch_parameters()
+    if len(parameters) != n_aug:
+        raise ValueError(f"the dataset holds {n_aug} patches per candidate, the patch "
+                         f"parameters {len(parameters)}")
+    return parameters[:, 1] == 0
+
+
 def make_task(train_volumes, test_volumes, settings, *, name="pe"):
     """The sweep's :class:`~medkeras.experiment.sweep.PatchTask`: all 54 patches of every
     training candidate, a balanced set of ``train_patches`` drawn from them (groups:
-    patients); every patch of every test candidate (cut on demand), units = candidates."""
+    patients); the test candidates' patches (the 18 untranslated ones, or all 54 with
+    ``test_translations``; cut on demand), units = candidates."""
     from medkeras.data import LazyPatches
     from medkeras.experiment.sweep import PatchTask
 
@@ -191,8 +206,10 @@ def make_task(train_volumes, test_volumes, settings, *, name="pe"):
     x = np.concatenate([get_train(candidate[chosen[s:s + 512]], augmentation[chosen[s:s + 512]])
                         for s in range(0, len(chosen), 512)])
     groups = train.group.to_numpy(str)[candidate[chosen]]
-    t_candidate = np.repeat(test.candidate.to_numpy(), n_aug)
-    t_augmentation = np.tile(np.arange(n_aug), len(test))
+    test_augmentations = (np.arange(n_aug) if settings.test_translations
+                          else np.flatnonzero(_untranslated(n_aug)))
+    t_candidate = np.repeat(test.candidate.to_numpy(), len(test_augmentations))
+    t_augmentation = np.tile(test_augmentations, len(test))
     get_test = _patch_getter(test_volumes, test)
     x_test = LazyPatches(lambda i: get_test(t_candidate[i], t_augmentation[i]), len(t_candidate))
     return PatchTask(name, x, labels[chosen], groups, x_test,
