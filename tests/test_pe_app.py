@@ -20,6 +20,7 @@ def _volume(name, labels, embolus, scores, emboli, group=None):
                             np.zeros((n, 3)), emboli)
 
 
+@pytest.mark.filterwarnings("ignore:.*bootstrap resamples")
 def test_froc_embolus_and_candidate_levels_match_a_hand_count():
     # v0: embolus 1 hit by two candidates (.9, .4), a false positive (.6), embolus 2 missed;
     # v1: no embolus, one false positive (.8).
