@@ -126,16 +126,14 @@ def _generate(args):
 def _candidates(args):
     import time
 
-    from apps.pe.candidates import candidate_hits, detect_candidates, embolus_labels
+    from apps.pe.candidates import candidate_hits, detect_candidates
     from apps.pe.dataset import case_files
-    from apps.pe.volumes import read_mask, read_volume
+    from apps.pe.experiment import read_case
 
     rows = []
     for name, files in case_files(args.data).items():
         start = time.perf_counter()
-        ct = read_volume(files["ct"])
-        emboli, count = embolus_labels(read_mask(files["emboli"], like=ct))
-        lungs = read_mask(files["lungs"], like=ct) > 0 if files["lungs"] else None
+        ct, emboli, count, lungs = read_case(files["ct"], files["emboli"], files["lungs"])
         found = detect_candidates(ct.array, ct.spacing, lung_mask=lungs,
                                   max_candidates=args.max_candidates)
         hits = candidate_hits(found, emboli)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["BASELINE", "FPS", "PESettings", "VolumeCandidates", "evaluate_sweep",
-           "load_volumes", "make_task", "upsample_patches", "volume_candidates",
+           "load_volumes", "make_task", "read_case", "upsample_patches", "volume_candidates",
            "write_pe_report"]
 
 BASELINE = "baseline (tobogganing score)"
@@ -63,6 +63,18 @@ class PESettings:
         return dataclasses.asdict(self)
 
 
+def read_case(ct_path, emboli_path, lungs_path=None):
+    """A case's CT (:class:`~apps.pe.volumes.Volume`), embolus labels and count, and lung
+    mask (bool, or None), the masks checked to lie on the CT's grid."""
+    from apps.pe.candidates import embolus_labels
+    from apps.pe.volumes import read_mask, read_volume
+
+    ct = read_volume(ct_path)
+    emboli, count = embolus_labels(read_mask(emboli_path, like=ct))
+    lungs = read_mask(lungs_path, like=ct) > 0 if lungs_path is not None else None
+    return ct, emboli, count, lungs
+
+
 def volume_candidates(ct_path, emboli_path, lungs_path=None, *, representation="vessel_aligned",
                       max_candidates=300, patch_pixels=64, candidate_options=None):
     """Candidates of one volume with their labels and patches (``uint8``).
@@ -72,13 +84,11 @@ def volume_candidates(ct_path, emboli_path, lungs_path=None, *, representation="
     ``scores`` (tobogganing contrast depth), ``centres_mm`` (z, y, x mm from voxel 0),
     ``centres_scanner_mm`` (RAS scanner coordinates), ``emboli`` (in the volume), ``spacing``.
     """
-    from apps.pe.candidates import candidate_hits, detect_candidates, embolus_labels
+    from apps.pe.candidates import candidate_hits, detect_candidates
     from apps.pe.patches import candidate_patches
-    from apps.pe.volumes import read_mask, read_volume, voxel_to_scanner
+    from apps.pe.volumes import voxel_to_scanner
 
-    ct = read_volume(ct_path)
-    emboli, count = embolus_labels(read_mask(emboli_path, like=ct))
-    lungs = read_mask(lungs_path, like=ct) > 0 if lungs_path is not None else None
+    ct, emboli, count, lungs = read_case(ct_path, emboli_path, lungs_path)
     found = detect_candidates(ct.array, ct.spacing, lung_mask=lungs,
                               max_candidates=max_candidates, **(candidate_options or {}))
     n = len(found.scores)
