@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import pathlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Volume", "as_array_and_spacing", "read_mask", "read_volume", "scanner_to_voxel",
-           "voxel_to_scanner", "write_dicom_series", "write_nifti"]
+__all__ = ["Volume", "as_array_and_spacing", "lps_affine", "read_mask", "read_volume",
+           "scanner_to_voxel", "voxel_to_scanner", "write_dicom_series", "write_nifti",
+           "write_nifti_atomic"]
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])          # RAS <-> LPS (its own inverse)
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -116,6 +118,20 @@ def as_array_and_spacing(ct, spacing):
     if spacing is None:
         raise ValueError("spacing (z, y, x) in mm is required with a plain array")
     return ct, _check_spacing(spacing)
+
+
+def lps_affine(spacing):
+    """The affine of an axis-aligned grid at the origin in DICOM's usual (LPS) order.
+
+    Voxel ``x`` grows to the patient's left, ``y`` to the back, ``z`` to the head (as
+    axial CT slices are stored); ``spacing`` is ``(z, y, x)`` mm.  (A :class:`Volume`
+    without an affine is RAS: ``x`` to the right, ``y`` to the front.)
+
+    >>> lps_affine((2.5, 0.7, 0.7)).diagonal().tolist()
+    [-0.7, -0.7, 2.5, 1.0]
+    """
+    spacing = _check_spacing(spacing)
+    return np.diag([-spacing[2], -spacing[1], spacing[0], 1.0])
 
 
 # --------------------------------------------------------------------------- coordinates
@@ -205,6 +221,39 @@ def write_nifti(volume, path):
     """
     import nibabel as nib
 
+    image, path = _nifti_image(volume, path)
+    nib.save(image, str(path))
+
+
+def write_nifti_atomic(volume, path):
+    """:func:`write_nifti`, but to a temporary file beside ``path``, then renamed over it.
+
+    ``path`` is either absent (or its old content) or the complete new file, never a part:
+    for writers that must be resumable after an interruption.  The temporary file is named
+    ``.<stem>.<pid>.tmp.nii[.gz]`` and removed if writing fails.
+
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_nifti_atomic(Volume(np.zeros((2, 3, 4), np.uint8), (1, 1, 1)), folder / "m.nii.gz")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['m.nii.gz']
+    """
+    import nibabel as nib
+
+    image, path = _nifti_image(volume, path)
+    suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else ".nii"
+    tmp = path.with_name(f".{path.name[:-len(suffix)]}.{os.getpid()}.tmp{suffix}")
+    try:
+        nib.save(image, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _nifti_image(volume, path):
+    import nibabel as nib
+
     if not isinstance(volume, Volume):
         raise ValueError(f"volume must be a Volume, got {type(volume).__name__}")
     path = pathlib.Path(path)
@@ -223,7 +272,7 @@ def write_nifti(volume, path):
     image.set_qform(volume.affine, code=1)
     image.header.set_zooms(volume.spacing[::-1])
     image.header.set_xyzt_units("mm")
-    nib.save(image, str(path))
+    return image, path
 
 
 # --------------------------------------------------------------------------- DICOM

@@ -93,6 +93,23 @@ def _rng_states(model):
             for layer in model.layers if getattr(layer, "seed_generator", None) is not None}
 
 
+def seed_random_layers(model, seed):
+    """Set every random layer's generator (dropout masks) from ``seed`` and the layer name.
+
+    The masks of a run then follow from the run's seed alone, whatever built the model and
+    whatever the process did before: two processes, or a sweep resumed after a kill, draw
+    the same masks.  (A layer's generator is otherwise seeded once, when it is built.)
+    """
+    import zlib
+
+    for layer in model.layers:
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            value = np.random.default_rng([seed, zlib.crc32(layer.name.encode())]).integers(
+                1, 2**31 - 1)
+            generator.state.assign(np.array([value, 0], generator.state.dtype))
+
+
 def _set_rng_states(model, states):
     for layer in model.layers:
         if layer.name in states:
@@ -276,6 +293,7 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
         return result
 
     keras.utils.set_random_seed(config.seed)
+    seed_random_layers(model, config.seed)
     first = model.schemes[scheme]
     model.set_trainable_from(first)
     prefix, trainable_model = (split_frozen_prefix(model, first) if config.cache_frozen

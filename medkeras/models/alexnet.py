@@ -6,7 +6,7 @@ from medkeras.caffe import WeightSpec
 from medkeras.layers import (CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization,
                              SpaceToDepthConv2D)
 from medkeras.models.base import TunableModel
-from medkeras.models.initializers import canonical_init, layer_initializers
+from medkeras.models.initializers import canonical_init, dropout_seed, layer_initializers
 
 # (name, filters, kernel, stride, groups, Gaussian std, zoo bias) per bvlc_alexnet train_val.
 _CONVS = [("conv1", 96, 11, 4, 1, 0.01, 0.0), ("conv2", 256, 5, 1, 2, 0.01, 0.1),
@@ -43,7 +43,8 @@ class AlexNet(TunableModel):
     trainable_from : str
         First trainable block (:meth:`set_trainable_from`); ``"conv1"`` trains all.
     seed : int, optional
-        Seed of the random initialisation.
+        Seed of the random initialisation and of the dropout masks (``None``: Keras'
+        global generator, which depends on the process's history).
 
     Examples
     --------
@@ -85,9 +86,9 @@ class AlexNet(TunableModel):
                 x = CaffeMaxPooling2D(3, 2, name=f"pool{layer_name[-1]}")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         x = keras.layers.Dense(4096, activation="relu", name="fc6", **inits(0.005, 0.1, 5))(x)
-        x = keras.layers.Dropout(dropout, name="drop6")(x)
+        x = keras.layers.Dropout(dropout, name="drop6", **dropout_seed(seed, 0))(x)
         x = keras.layers.Dense(4096, activation="relu", name="fc7", **inits(0.005, 0.1, 6))(x)
-        x = keras.layers.Dropout(dropout, name="drop7")(x)
+        x = keras.layers.Dropout(dropout, name="drop7", **dropout_seed(seed, 1))(x)
         x = keras.layers.Dense(classes, name="fc8", **inits(0.01, 0.0, 7))(x)
         outputs = keras.layers.Softmax(name="prob")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)

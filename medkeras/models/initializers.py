@@ -40,3 +40,13 @@ def layer_initializers(init, *, gaussian_std, bias=0.0, seed=None):
         kernel = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal", seed=seed)
         bias_init = keras.initializers.Zeros()
     return {"kernel_initializer": kernel, "bias_initializer": bias_init}
+
+
+def dropout_seed(seed, index):
+    """``seed`` keyword of the ``index``-th dropout layer of a model built with ``seed``.
+
+    Without it Keras draws a dropout layer's seed from its global generator when the layer
+    is built, so the masks depend on what the process did before (``set_random_seed`` is
+    usually called later, at training time).  ``seed=None`` keeps that behaviour.
+    """
+    return {} if seed is None else {"seed": 10_000 + 100 * seed + index}

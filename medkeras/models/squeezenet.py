@@ -5,7 +5,7 @@ import keras
 from medkeras.caffe import WeightSpec
 from medkeras.layers import CaffeMaxPooling2D
 from medkeras.models.base import TunableModel
-from medkeras.models.initializers import canonical_init, layer_initializers
+from medkeras.models.initializers import canonical_init, dropout_seed, layer_initializers
 
 # (fire module, squeeze channels, expand channels per branch); a pool precedes fire4, fire6.
 _FIRES = [("fire2", 16, 64), ("fire3", 16, 64), ("fire4", 32, 128), ("fire5", 32, 128),
@@ -84,7 +84,7 @@ class SqueezeNet(TunableModel):
             s = conv(squeeze, 1, f"{fire}_squeeze1x1")(x)
             x = keras.layers.Concatenate(name=f"{fire}_concat")(
                 [conv(expand, 1, f"{fire}_expand1x1")(s), conv(expand, 3, f"{fire}_expand3x3")(s)])
-        x = keras.layers.Dropout(dropout, name="drop9")(x)
+        x = keras.layers.Dropout(dropout, name="drop9", **dropout_seed(seed, 0))(x)
         x = conv(classes, 1, "conv10", activation="relu" if classifier_relu else None)(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool10")(x)
         outputs = keras.layers.Softmax(name="prob")(x)
