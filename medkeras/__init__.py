@@ -2,20 +2,39 @@
 
 Reproduces and extends Tajbakhsh et al., "Convolutional Neural Networks for Medical Image
 Analysis: Full Training or Fine Tuning?", IEEE TMI 35(5), 2016.
+
+The names below load on first use (PEP 562), so that importing a light part of medkeras —
+a command line's ``--help``, the application contract — does not load TensorFlow.
 """
 
-from medkeras.export import export_saved_model
-from medkeras.layers import (CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization,
-                             SpaceToDepthConv2D)
-from medkeras.models import AlexNet, SqueezeNet, TunableModel
-from medkeras.preprocessing import (IMAGENET_MEAN_BGR, grey_to_rgb, preprocess_input,
-                                    two_channel_to_rgb)
-from medkeras.training import CaffeSGD, compile_for_scheme, epoch_decay, paper_optimizer
-from medkeras.weights import WeightsUnavailableError
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["AlexNet", "CaffeMaxPooling2D", "CaffeSGD", "GroupedConv2D", "IMAGENET_MEAN_BGR",
-           "LocalResponseNormalization", "SpaceToDepthConv2D", "SqueezeNet", "TunableModel",
-           "WeightsUnavailableError", "compile_for_scheme", "epoch_decay", "export_saved_model",
-           "grey_to_rgb", "paper_optimizer", "preprocess_input", "two_channel_to_rgb"]
+_HOMES = {
+    "export_saved_model": "medkeras.export",
+    "CaffeMaxPooling2D": "medkeras.layers", "GroupedConv2D": "medkeras.layers",
+    "LocalResponseNormalization": "medkeras.layers", "SpaceToDepthConv2D": "medkeras.layers",
+    "AlexNet": "medkeras.models", "SqueezeNet": "medkeras.models",
+    "TunableModel": "medkeras.models",
+    "IMAGENET_MEAN_BGR": "medkeras.preprocessing", "grey_to_rgb": "medkeras.preprocessing",
+    "preprocess_input": "medkeras.preprocessing",
+    "two_channel_to_rgb": "medkeras.preprocessing",
+    "CaffeSGD": "medkeras.training", "compile_for_scheme": "medkeras.training",
+    "epoch_decay": "medkeras.training", "paper_optimizer": "medkeras.training",
+    "WeightsUnavailableError": "medkeras.weights",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'medkeras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

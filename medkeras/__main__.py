@@ -4,6 +4,8 @@ import argparse
 import os
 import sys
 
+from medkeras.experiment.cli import BACKBONE_NAMES
+
 
 def _demo(args):
     from medkeras.demo import DemoConfig, run_demo
@@ -17,12 +19,12 @@ def _report(args):
 
 
 def _convert(args):
-    import medkeras
+    from medkeras.caffe import read_caffemodel
     from medkeras.models import BACKBONES
     model_class = BACKBONES[args.model]
     if os.path.exists(args.output) and not args.force:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
-    net = medkeras.caffe.read_caffemodel(args.caffemodel)
+    net = read_caffemodel(args.caffemodel)
     head = next(spec.caffe_name for spec in model_class.caffe_specs
                 if spec.keras_name == model_class.tunable_layers[-1])
     classes = int(net.by_name()[head].blobs[0].shape[0]) if head in net.by_name() else 1000
@@ -48,14 +50,13 @@ def main(argv=None):
     convert = sub.add_parser("convert", help="a .caffemodel → Keras .weights.h5")
     convert.add_argument("caffemodel")
     convert.add_argument("output", help="a .weights.h5 path")
-    convert.add_argument("--model", default="alexnet", help="alexnet or squeezenet")
+    convert.add_argument("--model", default="alexnet", choices=BACKBONE_NAMES)
     convert.add_argument("--force", action="store_true")
     convert.set_defaults(run=_convert)
     args = parser.parse_args(argv)
-    from medkeras.models import BACKBONES
-    if getattr(args, "model", None) is not None and args.model not in BACKBONES:
-        parser.error(f"--model must be one of {list(BACKBONES)}, got {args.model!r}")
-    from medkeras.experiment.cli import run_command
+    from medkeras.experiment.cli import quiet_tensorflow, run_command
+
+    quiet_tensorflow()
     return run_command(args)
 
 

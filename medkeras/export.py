@@ -76,7 +76,8 @@ def load_exported(folder, *, application=None):
     """
     import pathlib
 
-    import medkeras  # noqa: F401  (registers the custom layers and optimizer)
+    import medkeras.models  # noqa: F401  (registers the custom layers and models)
+    import medkeras.training  # noqa: F401  (registers the optimizer)
 
     folder = pathlib.Path(folder)
     model_path, info_path = folder / "model.keras", folder / "info.json"

@@ -168,8 +168,11 @@ def _locate_caffemodel(zoo):
     return target, True
 
 
-def imagenet_weights(name):
+def imagenet_weights(name, caffe_specs):
     """Converted ImageNet weights of a zoo model: Keras layer name → ``[kernel, bias]``.
+
+    ``caffe_specs`` is the model's map from Caffe layers to Keras layers (its
+    ``caffe_specs``).
 
     Loads the cache when present; otherwise finds or downloads the ``.caffemodel``, verifies
     it, converts it with the model's layer map and caches the result.
@@ -180,12 +183,9 @@ def imagenet_weights(name):
         Offline, unreachable, or a file that fails verification; the message names the URL,
         the file and how to provide a local copy.
     """
-    from medkeras.models import BACKBONES
-
     if name not in ZOO:
         raise ValueError(f"no ImageNet weights for {name!r}; known: {list(ZOO)}")
     zoo = ZOO[name]
-    model_class = next(m for m in BACKBONES.values() if m.name_in_zoo == name)
     cached = os.path.join(cache_dir(), f"{name}_imagenet_keras_v{CONVERTER_VERSION}.npz")
     if os.path.isfile(cached):
         try:
@@ -197,7 +197,7 @@ def imagenet_weights(name):
     path, downloaded = _locate_caffemodel(zoo)
     net = read_caffemodel(path)
     _verify_content(zoo, path, net)
-    weights = caffe_to_keras(net, model_class.caffe_specs, source=path)
+    weights = caffe_to_keras(net, caffe_specs, source=path)
     os.makedirs(cache_dir(), exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=cache_dir(), suffix=".npz")
     with os.fdopen(fd, "wb") as f:

@@ -1,6 +1,8 @@
 """The CIMT application end to end: its datasets, the sweep task, evaluation, CLI."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -8,9 +10,11 @@ import pytest
 
 from apps.cimt import synthetic_case
 from apps.cimt.__main__ import main
+from apps.cimt.app import CIMTApplication
 from apps.cimt.dataset import load_cases
-from apps.cimt.experiment import CIMTSettings, case_errors, make_task
+from apps.cimt.experiment import case_errors, make_task
 from apps.cimt.measure import Interfaces
+from apps.cimt.settings import CIMTSettings, parse_stride, stride_pair
 from medkeras.datasets import DatasetFolderError
 from tests.test_cimt import write_case
 
@@ -100,20 +104,38 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--per-class", "3",
                  "--test-per-class", "2", "--epochs", "1", "--batch", "8",
                  "--stride", "6,24"]) == 0
+    record = json.loads((out / "cimt.json").read_text())
+    assert record["data"] == {"synthetic": "small"}
+    assert record["settings"]["stride"] == [6, 24] and record["settings"]["per_class"] == 3
     errors = pd.read_csv(out / "cimt" / "errors.csv")
-    assert sorted(set(errors.scheme)) == ["baseline (gradient + DP)", "scratch"]
+    assert sorted(set(errors.model)) == ["baseline (gradient + DP)", "scratch | 1 | 0"]
     assert len(errors) == 2 * 2                                       # 2 models × 2 test cases
-    baseline = errors[errors.scheme.str.startswith("baseline")]
-    assert (baseline.lumen_intima_px < 1).all()            # the handcrafted method, synthetic
+    baseline = errors[errors.model.str.startswith("baseline")]
+    assert (baseline["lumen-intima error px"] < 1).all()   # the handcrafted method, synthetic
+    summary = pd.read_csv(out / "cimt" / "summary.csv")
+    assert summary.model.tolist() == ["baseline (gradient + DP)", "scratch | 1 | 0"]
+    assert "lumen-intima error µm (mean ± sd)" in summary.columns
     report = (out / "cimt" / "report.html").read_text()
-    for figure in ("lumen_intima_um.png", "media_adventitia_um.png", "bland_altman.png"):
+    for figure in ("lumen_intima_um.png", "media_adventitia_um.png", "thickness_error_um.png",
+                   "bland_altman.png"):
         assert figure in report and (out / "cimt" / "figures" / figure).is_file()
+    assert "Best model: <b>scratch | 1 | 0</b>" in report and "baseline (gradient + DP)" in report
     assert (out / "report.html").is_file()                           # the patch-level report
 
     # Re-running resumes: nothing is recomputed, the table is the same.
     before = (out / "cimt" / "errors.csv").read_text()
+    cached = out / "cimt" / "cases" / "scratch__f1__s0"
+    stamps = {p.name: p.stat().st_mtime_ns for p in cached.iterdir()}
     assert main(["evaluate", str(out)]) == 0
     assert (out / "cimt" / "errors.csv").read_text() == before
+    assert {p.name: p.stat().st_mtime_ns for p in cached.iterdir()} == stamps
+
+    # evaluate --stride overrides the recorded stride: the CNN's cases are measured again.
+    assert main(["evaluate", str(out), "--stride", "12,24"]) == 0
+    assert all(json.loads(p.read_text())["stride"] == [12, 24] for p in cached.iterdir())
+    assert json.loads((out / "cimt.json").read_text())["settings"]["stride"] == [6, 24]
+    assert "a stride of 12 rows × 24 columns" in (out / "cimt" / "report.html").read_text()
+    assert pd.read_csv(out / "cimt" / "errors.csv").iloc[:2].equals(errors.iloc[:2])
 
     exported = tmp_path / "model"
     assert main(["export", str(out), "--scheme", "scratch", "--out", str(exported)]) == 0
@@ -154,6 +176,42 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
     assert main(["measure", str(case_dir / "scan.png"), "--model", str(tmp_path),
                  "--mm-per-pixel", "0.06", "--roi", roi, "--out", str(tmp_path / "y")]) == 1
     assert "not an exported cimt model" in capsys.readouterr().err
+
+
+def test_the_stride_is_n_or_rows_columns():
+    assert stride_pair(3) == (3, 3) and stride_pair([2, 6]) == (2, 6)
+    assert stride_pair(np.int64(2)) == (2, 2)
+    assert parse_stride("4") == (4, 4) and parse_stride("2,6") == (2, 6)
+    for bad in (0, (1, 2, 3), "ab", 1.5):
+        with pytest.raises(ValueError, match="stride"):
+            stride_pair(bad)
+    assert CIMTSettings(stride=5).stride == (5, 5)
+    for text in ("0", "1,2,3", "x"):
+        with pytest.raises(Exception, match="N or ROWS,COLUMNS"):
+            parse_stride(text)
+
+
+def test_the_declaration_matches_the_old_command_line():
+    app = CIMTApplication()
+    assert app.classes == ("background", "lumen_intima", "media_adventitia")
+    defaults = app.settings_defaults()
+    assert {k: defaults[k] for k in ("per_class", "test_per_class", "fov_mm", "roi_margin_mm",
+                                     "stride", "seed")} == {
+        "per_class": 100, "test_per_class": 30, "fov_mm": 3.0, "roi_margin_mm": 1.0,
+        "stride": (1, 1), "seed": 0}
+    demo = app.make_settings(**{**defaults, **app.demo_settings})
+    assert demo == CIMTSettings(per_class=20, stride=(2, 6))
+    assert [o.field for o in app.options if o.on_evaluate] == ["stride"]
+
+
+def test_help_is_fast_and_loads_no_tensorflow():
+    code = ("import sys; from apps.cimt.__main__ import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "import apps.cimt\n"
+            "assert not {'tensorflow', 'keras', 'pandas'} & set(sys.modules), sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "measure" in result.stdout
 
 
 @pytest.mark.slow

@@ -67,9 +67,15 @@ def test_sweep_end_to_end_with_report(tmp_path):
 def test_sweep_refuses_a_directory_of_another_sweep(tmp_path):
     run_sweep(tiny_task(), sweep_config(tmp_path, schemes=("scratch",)), str(tmp_path / "s"),
               log=None)
+    other_recipe = sweep_config(tmp_path, schemes=("scratch",))
+    other_recipe.train = TrainConfig(epochs=1, batch_size=4, tensorboard=False)
     with pytest.raises(ValueError, match="different sweep"):
-        run_sweep(tiny_task(), sweep_config(tmp_path, schemes=("scratch",), seeds=(1,)),
-                  str(tmp_path / "s"), log=None)
+        run_sweep(tiny_task(), other_recipe, str(tmp_path / "s"), log=None)
+    # Another seed is another cell of the same sweep: added, not refused.
+    table = run_sweep(tiny_task(), sweep_config(tmp_path, schemes=("scratch",), seeds=(1,)),
+                      str(tmp_path / "s"), log=None)
+    assert table["seed"].tolist() == [1]
+    assert len(list((tmp_path / "s" / "cells").iterdir())) == 2
 
 
 SWEEP_SCRIPT = textwrap.dedent("""

@@ -1,6 +1,7 @@
 """The frame-quality application: crops, frame-level averaging, ROC, video scoring, CLI."""
 
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -9,8 +10,10 @@ import pytest
 
 import medkeras
 from apps.frames.__main__ import main
-from apps.frames.experiment import (CROP, Frame, FrameSettings, crop_offsets, evaluate_sweep,
+from apps.frames.experiment import (Frame, HeldOutFrames, crop_offsets, evaluate_frames,
                                     frame_crops, make_task, resize_frame)
+from apps.frames.settings import CROP, FrameSettings
+from medkeras.experiment.results import SweepResults
 
 
 def _frames(n, *, group_size=2, seed=0, prefix="f"):
@@ -67,19 +70,23 @@ def test_evaluate_sweep_averages_crops_per_frame_and_matches_sklearn(tmp_path):
     probabilities = np.hstack([1 - probabilities, probabilities])
     units_out, frame_scores = unit_scores(probabilities, units, (1,))
     np.testing.assert_allclose(frame_scores, probabilities[:, 1].reshape(12, 3).mean(axis=1))
+    (tmp_path / "config.json").write_text(json.dumps({
+        "task": "frames", "sweep": {"backbone": "squeezenet", "scratch_inits": [None]}}))
     cell = tmp_path / "cells" / "scratch"
     cell.mkdir(parents=True)
     np.savez(cell / "test_scores.npz", units=units_out, scores=frame_scores)
     (cell / "cell.json").write_text(json.dumps({"scheme": "scratch", "fraction": 1.0,
                                                 "seed": 0}))
     baseline = labels + rng.normal(scale=0.8, size=12)
-    table = evaluate_sweep(tmp_path, test, baseline, n_bootstrap=50)
+    evaluation = evaluate_frames(SweepResults(tmp_path), HeldOutFrames(test, baseline),
+                                 out=tmp_path / "frames", n_bootstrap=50)
+    table, by_kind = (t.frame for t in evaluation.tables)
     assert table.model.tolist() == ["baseline (handcrafted features)", "scratch | 1 | 0"]
-    np.testing.assert_allclose(table.auc, [roc_auc_score(labels, baseline),
+    np.testing.assert_allclose(table.AUC, [roc_auc_score(labels, baseline),
                                            roc_auc_score(labels, frame_scores)])
-    by_kind = pd.read_csv(tmp_path / "frames" / "by_kind.csv")
     assert list(by_kind.columns) == ["model", "motion_blur"]
-    assert (tmp_path / "frames" / "figures" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert "scratch | 1 | 0" in evaluation.answer
+    assert pathlib.Path(evaluation.figures[0][1]).read_bytes()[:4] == b"\x89PNG"
 
 
 def _brightness_model(folder):
@@ -143,7 +150,7 @@ def test_cli_demo_evaluate_export_and_score(tmp_path):
                  "--test-crops", "2"]) == 0
     roc = pd.read_csv(out / "frames" / "roc.csv")
     assert roc.model.tolist() == ["baseline (handcrafted features)", "scratch | 1 | 0"]
-    assert roc.auc.between(0, 1).all()
+    assert roc.AUC.between(0, 1).all()
     assert (out / "frames" / "report.html").is_file()
     assert main(["evaluate", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "frames" / "roc.csv"), roc)

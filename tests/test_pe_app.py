@@ -1,16 +1,22 @@
 """The PE application end to end on synthetic tube volumes: dataset, FROC levels, CLI."""
 
 import json
+import pathlib
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
-from apps.pe.__main__ import generate_tubes, main
-from apps.pe.experiment import VolumeCandidates, _flatten, _froc, upsample_patches
+import apps.pe.dataset  # noqa: F401  (registers the ctpa_candidates builder)
+from apps.pe.__main__ import main
+from apps.pe.experiment import (VolumeCandidates, candidate_table, evaluate_pe, upsample_patches,
+                                volume_froc)
+from apps.pe.settings import PESettings
+from apps.pe.synthetic import generate_tubes
 from medkeras import datasets
 from medkeras.datasets import DatasetFolderError
+from medkeras.experiment.results import SweepResults
 
 
 def _volume(name, labels, embolus, scores, emboli, group=None):
@@ -26,16 +32,80 @@ def test_froc_embolus_and_candidate_levels_match_a_hand_count():
     # v1: no embolus, one false positive (.8).
     volumes = [_volume("v0", [1, 0, 1], [1, 0, 1], [0.9, 0.6, 0.4], emboli=2),
                _volume("v1", [0], [0], [0.8], emboli=0)]
-    table = _flatten(volumes)
+    table = candidate_table(volumes)
     scores = table.score.to_numpy()
-    embolus = _froc(table, scores, volumes, "embolus", n_bootstrap=10)
+    embolus = volume_froc(table, scores, volumes, "embolus", n_bootstrap=10)
     # thresholds .9 (TP: 1 of 2 emboli), .8 (FP), .6 (FP), .4 (same embolus: nothing new)
     assert embolus.curve.sensitivity[:4].tolist() == [0.0, 0.5, 0.5, 0.5]
     assert embolus.curve.fps_per_case[:4].tolist() == [0.0, 0.0, 0.5, 1.0]
-    candidate = _froc(table, scores, volumes, "candidate", n_bootstrap=10)
+    candidate = volume_froc(table, scores, volumes, "candidate", n_bootstrap=10)
     # candidate level: two positive candidates; .4 is a new one at 1 FP per volume
     assert candidate.curve.sensitivity.max() == 1.0
     assert embolus.curve.sensitivity.max() == 0.5
+
+
+def _fake_sweep(directory, cells):
+    """A sweep directory holding finished cells ``{scheme: scores by candidate}``."""
+    (directory / "config.json").write_text(json.dumps({
+        "task": "pe", "sweep": {"backbone": "squeezenet", "scratch_inits": [None]}}))
+    for scheme, scores in cells.items():
+        cell = directory / "cells" / scheme.replace(":", "-").replace(" ", "-")
+        cell.mkdir(parents=True)
+        np.savez(cell / "test_scores.npz", units=np.arange(len(scores)), scores=scores)
+        (cell / "cell.json").write_text(json.dumps({"scheme": scheme, "fraction": 1.0,
+                                                    "seed": 0}))
+    return SweepResults(directory)
+
+
+@pytest.mark.filterwarnings("ignore:.*bootstrap resamples")
+def test_evaluate_pe_tables_figures_and_pairwise_comparisons(tmp_path):
+    volumes = [_volume("v0", [1, 0, 1, 0], [1, 0, 2, 0], [0.9, 0.6, 0.4, 0.3], emboli=2),
+               _volume("v1", [0, 1], [0, 1], [0.8, 0.5], emboli=1),
+               _volume("v2", [0, 0], [0, 0], [0.7, 0.2], emboli=0)]
+    good = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.7, 0.1, 0.2])
+    results = _fake_sweep(tmp_path, {"scratch": good, "FT:only conv10": good[::-1].copy()})
+    evaluation = evaluate_pe(results, volumes, out=tmp_path / "pe", n_bootstrap=50)
+    froc, compared = (t.frame for t in evaluation.tables)
+    assert [t.csv for t in evaluation.tables] == ["froc.csv", "froc_comparisons.csv"]
+    models = ["baseline (tobogganing score)", "scratch | 1 | 0", "FT:only conv10 | 1 | 0"]
+    assert froc.level.tolist() == ["embolus"] * 3 + ["candidate"] * 3
+    assert froc.model.tolist() == models * 2
+    assert list(froc.columns) == ["level", "model"] + [
+        name for fps in (1, 2, 3) for name in (f"sensitivity at {fps} FP per volume",
+                                               f"sensitivity at {fps} FP per volume, 95% CI")]
+    # the scratch model ranks every positive candidate above every negative one
+    assert froc.loc[1, "sensitivity at 1 FP per volume"] == 1.0
+    # one row per pair of models and FP rate, p-values in [0, 1]
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    assert list(zip(compared["model A"], compared["model B"])) == [p for p in pairs
+                                                                   for _ in range(3)]
+    assert compared["FP per volume"].tolist() == [1.0, 2.0, 3.0] * len(pairs)
+    assert compared["p-value"].between(0, 1).all()
+    assert list(compared.columns) == ["model A", "model B", "FP per volume", "sensitivity of A",
+                                      "sensitivity of B", "difference (A − B)",
+                                      "difference, 95% CI", "p-value"]
+    np.testing.assert_allclose(compared["difference (A − B)"],
+                               compared["sensitivity of A"] - compared["sensitivity of B"])
+    assert "<b>scratch | 1 | 0</b>" in evaluation.answer
+    assert "tobogganing score" in evaluation.answer
+    assert "18 untranslated" in evaluation.introduction
+    for _, path in evaluation.figures:
+        assert pathlib.Path(path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_settings_are_validated_and_normalised():
+    settings = PESettings(max_candidates=np.int64(20), test_translations=np.bool_(True))
+    assert type(settings.max_candidates) is int and settings.test_translations is True
+    assert settings.to_json()["max_candidates"] == 20
+    for bad, match in [({"representation": "axial"}, "representation"),
+                       ({"max_candidates": 301}, "max_candidates <= 300"),
+                       ({"max_candidates": 0}, "max_candidates"),
+                       ({"patch_pixels": 32}, "patch_pixels must be 64"),
+                       ({"train_patches": 1}, "train_patches"),
+                       ({"test_translations": "yes"}, "test_translations"),
+                       ({"seed": -1}, "seed")]:
+        with pytest.raises(ValueError, match=match):
+            PESettings(**bad)
 
 
 def test_upsample_repeats_the_longitudinal_plane_as_the_third_channel():
@@ -61,13 +131,18 @@ def test_builder_refuses_a_ct_without_its_mask_and_a_mask_on_another_grid(tmp_pa
 
 def test_cli_demo_evaluate_export_and_detect(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--volumes", "10", "--schemes", "scratch",
+    assert main(["demo", "--out", str(out), "--schemes", "scratch",
                  "--epochs", "1", "--batch", "32", "--train-patches", "300"]) == 0
+    assert sorted(p.name for p in (out / "data").glob("*_ct.nii.gz")) == [
+        f"tubes{i:03d}_ct.nii.gz" for i in range(10)]              # --synthetic small
     froc = pd.read_csv(out / "pe" / "froc.csv")
     assert froc.level.tolist() == ["embolus"] * 2 + ["candidate"] * 2
     assert froc.model.tolist()[:2] == ["baseline (tobogganing score)", "scratch | 1 | 0"]
-    assert froc["sens@3"].between(0, 1).all()
+    assert froc["sensitivity at 3 FP per volume"].between(0, 1).all()
+    compared = pd.read_csv(out / "pe" / "froc_comparisons.csv")
+    assert len(compared) == 3 and compared["p-value"].between(0, 1).all()
     assert (out / "pe" / "figures" / "froc_embolus.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "pe" / "report.html").is_file()
     assert main(["evaluate", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "pe" / "froc.csv"), froc)
 
@@ -133,3 +208,27 @@ def test_builder_on_ctpa_generated_from_real_anatomy(shared, tmp_path):
         assert example["emboli"] == record["n_emboli"] > 0
         assert 0 < len(example["labels"]) <= 300                # the config keeps the best 300
         assert example["labels"].sum() > 0                 # some embolus is hit
+
+
+def test_command_line_is_light_and_modules_import_one_way():
+    import ast
+    import subprocess
+    import sys
+
+    import apps.pe
+
+    code = ("import sys, apps.pe.__main__; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'pandas', 'tensorflow_datasets') "
+            "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=pathlib.Path(apps.pe.__file__).parents[2])
+    assert loaded.stdout.strip() == "[]"
+    root = pathlib.Path(apps.pe.__file__).parent
+    imports = set()
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                for target in ([node.module] if node.module else [a.name for a in node.names]):
+                    imports.add((path.stem, target.split(".")[0]))
+    assert ("dataset", "cases") in imports and ("experiment", "cases") in imports
+    assert not [(a, b) for a, b in imports if (b, a) in imports]

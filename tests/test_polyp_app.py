@@ -1,15 +1,19 @@
 """The polyp application end to end on synthetic frames: candidates, patches, FROC, CLI."""
 
 import json
+import pathlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from apps.polyp.__main__ import main
-from apps.polyp.experiment import Frame, PolypSettings, candidate_table, make_task
+from apps.polyp.experiment import (BASELINE, Frame, PolypSplit, candidate_table,
+                                   evaluate_polyp, make_task)
+from apps.polyp.settings import PolypSettings
 from apps.polyp.synthetic import synthetic_frame
-from medkeras.evaluation import froc_curve
+from medkeras.evaluation import froc_analysis, froc_curve
+from medkeras.experiment.results import SweepResults
 
 
 def _frame(seed, group):
@@ -51,6 +55,19 @@ def test_make_task_balances_training_and_keeps_all_test_augmentations():
         PolypSettings(max_candidates=0)
 
 
+def test_settings_are_validated_and_normalised():
+    settings = PolypSettings(scales=[1, 1.5], translation=0, max_candidates=np.int64(5))
+    assert settings.scales == (1.0, 1.5) and isinstance(settings.translation, float)
+    assert type(settings.max_candidates) is int
+    assert PolypSettings(**settings.to_json()) == settings
+    for bad, message in [({"scales": ()}, "scales"), ({"scales": (1.0, 0.0)}, "scales"),
+                         ({"translation": 1.0}, "translation"),
+                         ({"frame_width": 2.5}, "frame_width"), ({"seed": -1}, "seed"),
+                         ({"test_translations": "yes"}, "test_translations")]:
+        with pytest.raises(ValueError, match=message):
+            PolypSettings(**bad)
+
+
 def test_froc_of_candidates_matches_a_hand_count():
     # Two frames: f0 has 1 polyp hit twice (scores .9, .3) and a false positive (.5);
     # f1 has no polyp and one false positive (.7).
@@ -61,14 +78,86 @@ def test_froc_of_candidates_matches_a_hand_count():
     assert curve.fps_per_case[:4].tolist() == [0.0, 0.0, 0.5, 1.0]
 
 
+def _fake_sweep(directory, cells):
+    """A sweep directory with finished cells ``{scheme: (units, scores)}``."""
+    (directory / "config.json").write_text(json.dumps({
+        "task": "polyp", "sweep": {"backbone": "squeezenet", "scratch_inits": [None]}}))
+    for k, (scheme, (units, scores)) in enumerate(cells.items()):
+        cell = directory / "cells" / f"cell{k}"
+        cell.mkdir(parents=True)
+        np.savez(cell / "test_scores.npz", units=units, scores=scores)
+        (cell / "cell.json").write_text(json.dumps({"scheme": scheme, "fraction": 1.0,
+                                                    "seed": 0}))
+
+
+def test_evaluate_polyp_froc_of_every_cell_and_pairwise_comparisons(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [Frame(f"f{i:02d}", f"v{i // 3}", np.zeros((4, 4, 3), np.uint8),
+                    np.zeros((4, 4), np.int64), i % 3) for i in range(18)]
+    rows = []
+    for frame in frames:
+        polyps = [p for p in range(1, frame.polyps + 1) if rng.random() < 0.9]
+        for polyp in polyps + [0] * int(rng.integers(1, 4)):
+            rows.append((frame.name, frame.group, polyp))
+    table = pd.DataFrame(rows, columns=["frame", "group", "polyp"])
+    table.insert(2, "candidate", np.arange(len(table)))
+    table["label"] = (table.polyp > 0).astype(np.int64)
+    table["score"] = table.label + rng.normal(scale=1.0, size=len(table))
+    good = table.label + rng.normal(scale=0.3, size=len(table))
+    weak = table.label + rng.normal(scale=2.0, size=len(table))
+    order = rng.permutation(len(table))                          # saved in any order
+    _fake_sweep(tmp_path, {"scratch": (order, good.to_numpy()[order]),
+                           "FT:only conv10": (order, weak.to_numpy()[order])})
+    evaluation = evaluate_polyp(SweepResults(tmp_path), PolypSplit(frames, table),
+                                out=tmp_path / "polyp", n_bootstrap=50)
+    froc, comparisons = (t.frame for t in evaluation.tables)
+    assert [t.csv for t in evaluation.tables] == ["froc.csv", "froc_comparisons.csv"]
+    labels = [BASELINE, "scratch | 1 | 0", "FT:only conv10 | 1 | 0"]
+    assert froc.model.tolist() == labels
+    lesions = {f.name: f.polyps for f in frames}
+    groups = {f.name: f.group for f in frames}
+    for label, scores in zip(labels, (table.score, good, weak)):
+        expected = froc_analysis(table.frame.to_numpy(), scores.to_numpy(),
+                                 table.polyp.to_numpy() - 1, lesions, fps=(0.1, 0.5, 1.0),
+                                 groups=groups, n_bootstrap=50)
+        row = froc[froc.model == label].iloc[0]
+        for fps in (0.1, 0.5, 1.0):
+            sens, low, high = expected.sensitivity_at[fps]
+            assert row[f"sensitivity at {fps:g} FP per frame"] == pytest.approx(sens)
+            assert row[f"sensitivity at {fps:g} FP per frame, 95% CI"] == \
+                f"[{low:.3f}, {high:.3f}]"
+    # one row per pair of models and FP rate, p-values in [0, 1]
+    assert len(comparisons) == 3 * 3
+    pairs = set(zip(comparisons["model A"], comparisons["model B"]))
+    assert pairs == {(labels[0], labels[1]), (labels[0], labels[2]), (labels[1], labels[2])}
+    assert sorted(set(comparisons["false positives per frame"])) == [0.1, 0.5, 1.0]
+    assert comparisons["p-value"].between(0, 1).all()
+    np.testing.assert_allclose(comparisons["difference (A − B)"],
+                               comparisons["sensitivity of A"]
+                               - comparisons["sensitivity of B"])
+    assert "scratch | 1 | 0" in evaluation.answer and "baseline" in evaluation.answer
+    assert pathlib.Path(evaluation.figures[0][1]).read_bytes()[:4] == b"\x89PNG"
+    # a sweep run on other candidates is refused
+    other = tmp_path / "other"
+    other.mkdir()
+    _fake_sweep(other, {"scratch": (order[:-1], good.to_numpy()[order[:-1]])})
+    with pytest.raises(ValueError, match="other data"):
+        evaluate_polyp(SweepResults(other), PolypSplit(frames, table), out=other / "polyp",
+                       n_bootstrap=10)
+
+
 def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
                  "--batch", "16", "--train-patches", "48", "--max-candidates", "4"]) == 0
     froc = pd.read_csv(out / "polyp" / "froc.csv")
     assert list(froc.model) == ["baseline (candidate score)", "scratch | 1 | 0"]
-    assert froc["sens@1"].between(0, 1).all()
+    assert froc["sensitivity at 1 FP per frame"].between(0, 1).all()
+    comparisons = pd.read_csv(out / "polyp" / "froc_comparisons.csv")
+    assert len(comparisons) == 3                                 # one pair × 3 FP rates
+    assert comparisons["p-value"].between(0, 1).all()
     assert (out / "polyp" / "figures" / "froc.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "polyp" / "report.html").is_file()
     assert (out / "candidates_test.csv").is_file()
     assert main(["evaluate", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "polyp" / "froc.csv"), froc)

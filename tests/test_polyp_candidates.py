@@ -6,8 +6,7 @@ from scipy import ndimage
 
 from apps.polyp.candidates import (Candidates, candidate_hits, colour_edges,
                                    detect_candidates, evaluate_candidates, field_of_view,
-                                   glare_mask, hit_labels, polyp_labels, polyps_hit,
-                                   vote_maps)
+                                   glare_mask, polyp_labels, polyps_hit, vote_maps)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -71,7 +70,7 @@ def test_every_planted_polyp_is_hit_by_a_top_candidate(frame, found):
     _, masks = frame
     for mask in masks:
         hits = candidate_hits(found, mask)
-        assert hits[:5].any()
+        assert (hits[:5] > 0).any()
     labels = sum((k + 1) * m for k, m in enumerate(masks))
     assert polyps_hit(found.centres[:3], labels).all()
 
@@ -80,7 +79,7 @@ def test_every_planted_polyp_is_hit_by_a_top_candidate(frame, found):
 def test_other_noise_draws(seed):
     image, masks = synthetic_frame(seed=seed)
     found = detect_candidates(image, work_size=320, max_candidates=10)
-    assert all(candidate_hits(found, m)[:5].any() for m in masks)
+    assert all((candidate_hits(found, m)[:5] > 0).any() for m in masks)
 
 
 def test_candidates_are_well_formed_and_bounded(frame, found):
@@ -104,7 +103,7 @@ def test_candidates_are_well_formed_and_bounded(frame, found):
 def test_the_box_encloses_the_polyp(frame, found):
     _, masks = frame
     for (row, col, ry, rx), mask in zip(POLYPS, masks):
-        first = np.flatnonzero(candidate_hits(found, mask))[0]
+        first = np.flatnonzero(candidate_hits(found, mask) > 0)[0]
         truth = (row - ry, col - rx, row + ry + 1, col + rx + 1)
         assert iou(found.boxes[first], truth) > 0.6
 
@@ -205,7 +204,9 @@ def test_hits_and_polyps_hit():
     mask[30:45, 30:50] = True
     mask[99, 0] = True                      # JPEG speck: 1 pixel < 0.01% of 12000
     centres = np.array([[10.0, 10.0], [20.0, 20.0], [40.2, 44.6], [100.0, 5.0]])
-    assert candidate_hits(centres, mask).tolist() == [True, False, True, False]
+    hits = candidate_hits(centres, mask)
+    assert hits.dtype == np.int64 and (hits > 0).tolist() == [True, False, True, False]
+    assert hits.tolist() == [1, 0, 2, 0]
     assert polyps_hit(centres, mask).tolist() == [True, True]
     assert polyps_hit(centres, mask, min_fraction=0).tolist() == [True, True, False]
     assert polyps_hit(centres[1:2], mask).tolist() == [False, False]
@@ -214,13 +215,13 @@ def test_hits_and_polyps_hit():
     assert polyps_hit(centres[:1], labels).tolist() == [False, True]
     assert polyps_hit(np.zeros((0, 2)), mask[..., None]).tolist() == [False, False]
     found = Candidates(centres, np.zeros((4, 4)), np.ones(4), np.ones(4))
-    assert candidate_hits(found, labels).tolist() == [True, False, True, False]
+    assert (candidate_hits(found, labels) > 0).tolist() == [True, False, True, False]
     # the dataset builder's mask feature: (H, W, 1) uint8, 1 = polyp: components again
     feature = mask[..., None].astype(np.uint8)
     assert polyps_hit(centres[:1], feature).tolist() == [True, False]
-    assert hit_labels(found, feature).tolist() == [1, 0, 2, 0]
-    assert hit_labels(centres, labels).tolist() == [2, 0, 1, 0]
-    assert hit_labels(centres, mask, min_fraction=0.05).tolist() == [0, 0, 0, 0]
+    assert candidate_hits(found, feature).tolist() == [1, 0, 2, 0]
+    assert candidate_hits(centres, labels).tolist() == [2, 0, 1, 0]
+    assert candidate_hits(centres, mask, min_fraction=0.05).tolist() == [0, 0, 0, 0]
     numbered, count = polyp_labels(mask)
     assert count == 2 and set(np.unique(numbered)) == {0, 1, 2}
     assert polyp_labels(mask, min_fraction=0)[1] == 3
@@ -301,6 +302,8 @@ def test_bad_evaluation_inputs():
         candidate_hits(np.zeros(3), np.zeros((5, 5), bool))
     with pytest.raises(ValueError, match="mask"):
         candidate_hits(np.zeros((1, 2)), np.zeros((5, 5), float))
+    with pytest.raises(ValueError, match="min_fraction"):
+        candidate_hits(np.zeros((1, 2)), np.zeros((5, 5), bool), min_fraction=-1)
     with pytest.raises(ValueError, match="mask"):
         polyps_hit(np.zeros((1, 2)), np.zeros(5, bool))
     with pytest.raises(ValueError, match="mask"):

@@ -49,8 +49,8 @@ import numpy as np
 
 from medkeras.checks import non_negative_number, positive_number
 
-__all__ = ["CIMTCase", "interface_rows", "load_case", "load_folder", "roi_from_annotations",
-           "check_roi"]
+__all__ = ["CIMTCase", "check_roi", "interface_rows", "load_case", "load_folder",
+           "read_grey_png", "roi_from_annotations"]
 
 INTERFACES = ("lumen_intima", "media_adventitia")
 
@@ -232,8 +232,9 @@ def roi_from_annotations(case, *, margin_mm=1.0, lateral_margin_mm=0.0):
     return y0, x0, y1, x1
 
 
-
-def _read_grey_png(path):
+def read_grey_png(path):
+    """An 8-bit grey image file → a ``(H, W)`` uint8 array (an RGB file whose three
+    channels are equal is accepted); a ``ValueError`` naming the file otherwise."""
     from PIL import Image
 
     try:
@@ -312,7 +313,7 @@ def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True,
     if annotation_path is None and "id" in record and str(record["id"]) != case_id:
         raise ValueError(f"{json_path}: its id {record['id']!r} does not match the file name "
                          f"{case_id!r}")
-    image = _read_grey_png(png_path)
+    image = read_grey_png(png_path)
     expected = record.get("image_sha256")
     if isinstance(origin, bool) or not isinstance(origin, numbers.Real) \
             or not math.isfinite(origin):

@@ -31,7 +31,7 @@ import pathlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from apps.cimt.data import CIMTCase, load_case
+from .data import CIMTCase, load_case
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
 
 __all__ = ["CarotidImt", "SyntheticCarotid", "cases_from_dataset", "load_cases"]
@@ -168,7 +168,7 @@ class SyntheticCarotid(GroupedBuilder):
                 for i in range(self.builder_config.cases)]
 
     def _example(self, seed):
-        from apps.cimt.synthetic import synthetic_case
+        from .synthetic import synthetic_case
 
         case = synthetic_case(seed=seed)
         case.case_id = f"synthetic{seed - self.builder_config.seed:04d}"

@@ -32,8 +32,9 @@ import numpy as np
 from medkeras.checks import integer_at_least, non_negative_number, positive_number
 from scipy import ndimage
 
-from apps.cimt.data import check_roi
-from apps.cimt.patches import patch_batches, patch_boxes
+from .data import check_roi
+from .patches import patch_batches, patch_boxes
+from .settings import stride_pair
 
 __all__ = ["ConfidenceMaps", "InterfaceError", "Interfaces", "column_maxima",
            "dense_confidence", "gradient_baseline", "interface_error",
@@ -114,7 +115,7 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D grey array, got shape {image.shape}")
     y0, x0, y1, x1 = check_roi(roi, image.shape)
-    row_stride, column_stride = _strides(stride)
+    row_stride, column_stride = stride_pair(stride)
     fov_px = positive_number(fov_mm, "fov_mm") / positive_number(mm_per_pixel, "mm_per_pixel")
     if len(classes) != 2:
         raise ValueError(f"classes must be the two output indices (lumen-intima, "
@@ -136,13 +137,6 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
         out[start:start + len(patches)] = probabilities[:, list(classes)]
     maps = out.reshape(len(rows), len(columns), 2)
     return ConfidenceMaps(maps[..., 0], maps[..., 1], rows, columns)
-
-
-def _strides(stride):
-    pair = (stride, stride) if np.ndim(stride) == 0 else tuple(stride)
-    if len(pair) != 2:
-        raise ValueError(f"stride must be an integer or a (rows, columns) pair, got {stride!r}")
-    return tuple(integer_at_least(s, "stride") for s in pair)
 
 
 def column_maxima(confidence):

@@ -22,15 +22,16 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from apps.cimt.data import _read_grey_png, check_roi, load_case, roi_from_annotations
+from .data import check_roi, load_case, read_grey_png, roi_from_annotations
 
 __all__ = ["load_exported", "measure_image", "plot_overlay"]
 
 
 def load_exported(model_dir):
     """An exported CIMT model folder (``python -m apps.cimt export``) → (model, settings)."""
-    from apps.cimt.experiment import CIMTSettings
     from medkeras.export import load_exported as load
+
+    from .settings import CIMTSettings
 
     model, info = load(model_dir, application="cimt")
     return model, CIMTSettings(**info["settings"])
@@ -41,7 +42,7 @@ def _read_image(path):
     if not path.is_file():
         raise ValueError(f"{path}: no such image file")
     try:
-        return _read_grey_png(path)
+        return read_grey_png(path)
     except ValueError:
         from PIL import Image
         with Image.open(path) as image:       # a colour picture of a grey scan
@@ -51,8 +52,9 @@ def _read_image(path):
 def measure_image(image_path, *, model_dir, out, roi=None, mm_per_pixel=None, annotations=None,
                   stride=None):
     """Measure ``image_path``; returns the ``measurement.json`` record.  See the module."""
-    from apps.cimt.experiment import CIMTSettings, case_errors, measure
-    from apps.cimt.measure import gradient_baseline, thickness_mm
+    from .experiment import case_errors, measure
+    from .measure import gradient_baseline, thickness_mm
+    from .settings import stride_pair
 
     case = None
     if annotations is not None:
@@ -77,7 +79,7 @@ def measure_image(image_path, *, model_dir, out, roi=None, mm_per_pixel=None, an
     else:
         model, settings = load_exported(model_dir)
         if stride is not None:
-            settings.stride = CIMTSettings(stride=stride).stride
+            settings.stride = stride_pair(stride)
         maps, found, thickness = measure(model, image, roi, mm_per_pixel, settings)
     os.makedirs(out, exist_ok=True)
     record = {"image": str(image_path), "model": str(model_dir), "roi": list(roi),

@@ -31,7 +31,7 @@ import numpy as np
 
 from medkeras.checks import integer_at_least, non_negative_number, positive_number
 
-from apps.cimt.data import CIMTCase, roi_from_annotations
+from .data import CIMTCase, roi_from_annotations
 
 __all__ = ["BACKGROUND", "LUMEN_INTIMA", "MEDIA_ADVENTITIA", "PatchSet", "extract_patches",
            "patch_boxes", "sample_centres", "sample_patches"]

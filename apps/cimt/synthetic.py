@@ -36,7 +36,7 @@ import numpy as np
 from medkeras.checks import integer_at_least, positive_number
 from scipy import ndimage
 
-from apps.cimt.data import CIMTCase
+from .data import CIMTCase
 
 __all__ = ["synthetic_case", "synthetic_cases"]
 

@@ -164,10 +164,8 @@ class SyntheticFrames(GroupedBuilder):
     colonoscopy.
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
     NEEDS_FOLDER = False
-    SUPERVISED_KEYS = ColonoscopyFrames.SUPERVISED_KEYS
+    SAME_FEATURES_AS = ColonoscopyFrames
     BUILDER_CONFIGS = [
         SyntheticFramesConfig(name="small", frames=48,
                               description="48 frames of 288×352 in 24 videos (tests, demo)"),
@@ -175,11 +173,8 @@ class SyntheticFrames(GroupedBuilder):
                               description="400 frames of 288×352 in 200 videos"),
     ]
 
-    def _features(self):
-        return ColonoscopyFrames._features(self)   # exactly colonoscopy_frames'
-
     def _scan(self, folder):
-        from apps.frames.synthetic import pair_kind
+        from .synthetic import pair_kind
 
         records = []
         for index in range(self.builder_config.frames // 2):
@@ -190,7 +185,7 @@ class SyntheticFrames(GroupedBuilder):
         return records
 
     def _example(self, payload):
-        from apps.frames.synthetic import synthetic_pair
+        from .synthetic import synthetic_pair
 
         index, which = payload
         config = self.builder_config

@@ -4,16 +4,13 @@ Tajbakhsh et al. (IEEE TMI 2016, §III-C) resize every colonoscopy frame to 500�
 random 227×227 crops (200 per training frame) and label each crop with its frame's class;
 at test time a frame's probability of being informative is the mean over its crops.
 
-* :class:`FrameSettings` — frame size, crops per frame at training and at test time, the
-  size of the balanced training set;
 * :func:`load_frames` — frames of a dataset split (``colonoscopy_frames`` or
   ``synthetic_frames``) at the working size;
 * :func:`make_task` — the balanced training crops and the test crops (cut on demand) of a
   :class:`~medkeras.experiment.sweep.PatchTask`; a frame is a test unit;
 * :func:`baseline_scores` — the handcrafted comparison: sharpness and colour features of
   the whole frame with a logistic regression (:mod:`apps.frames.features`);
-* :func:`evaluate_sweep` / :func:`write_frames_report` — ROC of every trained model and of
-  the baseline: AUC with 95% intervals and the sensitivity at 10%, 15% and 20% false
+* :func:`evaluate_frames` — ROC of every trained model and of the baseline: AUC with 95% intervals and the sensitivity at 10%, 15% and 20% false
   positive rate, overall and against each kind of non-informative frame.
 
 The positive class is *informative* (label 1): the score of a frame is its informativeness.
@@ -21,49 +18,19 @@ The positive class is *informative* (label 1): the score of a frame is its infor
 
 from __future__ import annotations
 
-import dataclasses
-import glob
-import json
 import os
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["BASELINE", "FPRS", "Frame", "FrameSettings", "baseline_scores", "crop_offsets",
-           "evaluate_sweep", "frame_crops", "load_frames", "make_task", "write_frames_report"]
+from .settings import CROP, FrameSettings
+
+__all__ = ["BASELINE", "FPRS", "Frame", "HeldOutFrames", "baseline_scores", "cached_baseline",
+           "crop_offsets", "evaluate_frames", "frame_crops", "load_frames", "make_task"]
 
 BASELINE = "baseline (handcrafted features)"
 FPRS = (0.10, 0.15, 0.20)
-CROP = 227
-
-
-@dataclasses.dataclass
-class FrameSettings:
-    """How frames become crops.
-
-    ``width`` × ``height``: the working frame size (the paper: 500×350); ``train_crops``:
-    random crops drawn per training frame (the paper: 200), from which a balanced set of
-    ``train_patches`` is taken; ``test_crops``: crops averaged per test frame; ``seed``
-    fixes every crop position.
-    """
-    width: int = 500
-    height: int = 350
-    train_crops: int = 200
-    test_crops: int = 20
-    train_patches: int = 4000
-    seed: int = 0
-
-    def __post_init__(self):
-        from medkeras.checks import integer_at_least
-
-        for name in ("width", "height"):
-            integer_at_least(getattr(self, name), name, CROP)
-        for name in ("train_crops", "test_crops", "train_patches"):
-            integer_at_least(getattr(self, name), name)
-
-    def to_json(self):
-        return dataclasses.asdict(self)
 
 
 class Frame(NamedTuple):
@@ -140,7 +107,7 @@ def make_task(train_frames, test_frames, settings, *, name="frames"):
     Test: ``test_crops`` random crops of every test frame (cut on demand); the frame is the
     unit whose score is the mean over its crops.
     """
-    from medkeras.data import LazyPatches
+    from medkeras.data import LazyPatches, class_balanced_sample
     from medkeras.experiment.sweep import PatchTask
 
     if not train_frames or not test_frames:
@@ -155,11 +122,7 @@ def make_task(train_frames, test_frames, settings, *, name="frames"):
     offsets = np.concatenate([crop_offsets(per_frame, settings, _frame_seed(settings, i, False))
                               for i in range(len(train_frames))])
     crop_labels = labels[frame_of]
-    rng = np.random.default_rng(settings.seed)
-    half = settings.train_patches // 2
-    chosen = np.sort(np.concatenate([
-        rng.choice(np.flatnonzero(crop_labels == c), min(half, int((crop_labels == c).sum())),
-                   replace=False) for c in (0, 1)]))
+    chosen = class_balanced_sample(crop_labels, settings.train_patches, seed=settings.seed)
     x = _crops_of(train_frames, frame_of[chosen], offsets[chosen])
     groups = np.array([f.group for f in train_frames])[frame_of[chosen]]
 
@@ -179,57 +142,70 @@ def baseline_scores(train_frames, test_frames):
     """The handcrafted baseline's informativeness of each test frame: features of the whole
     frame (:func:`apps.frames.features.features_of`), logistic regression fitted on the
     training frames."""
-    from apps.frames.features import features_of, fit_baseline
+    from .features import features_of, fit_baseline
 
     model = fit_baseline(features_of([f.image for f in train_frames]),
                          np.array([f.label for f in train_frames]))
     return model.predict_proba(features_of([f.image for f in test_frames]))[:, 1]
 
 
-def _cell_scores(sweep_dir, n_frames):
-    """``{label: frame scores}`` of every finished cell of a sweep."""
-    results = {}
-    for path in sorted(glob.glob(os.path.join(sweep_dir, "cells", "*", "cell.json"))):
-        with open(path) as f:
-            cell = json.load(f)
-        with np.load(os.path.join(os.path.dirname(path), "test_scores.npz")) as saved:
-            units, scores = saved["units"], saved["scores"]
-        by_frame = pd.Series(scores, index=units).reindex(np.arange(n_frames))
-        if by_frame.isna().any():
-            raise ValueError(f"{path}: its test scores do not cover the test frames; was the "
-                             "sweep run on other data?")
-        results[f"{cell['scheme']} | {cell['fraction']:g} | {cell['seed']}"] = by_frame.to_numpy()
-    return results
+class HeldOutFrames(NamedTuple):
+    """The test split: its frames and the handcrafted baseline's score of each."""
+    frames: list
+    baseline: np.ndarray
 
 
-def evaluate_sweep(sweep_dir, test_frames, baseline, *, n_bootstrap=2000):
-    """ROC of every finished cell and of the baseline scores on the test frames.
+def cached_baseline(out, train_frames, test_frames):
+    """The baseline's test scores, kept in ``out/baseline_scores.csv`` (computed once:
+    ``train_frames()`` is called only when the file is missing or was made for other
+    frames)."""
+    from medkeras.atomic import write_csv_atomic
 
-    Returns the table (also ``frames/roc.csv``): AUC with its bootstrap interval over videos
-    and sensitivity at 10/15/20% FPR with intervals; ``frames/by_kind.csv``: the AUC of
-    informative frames against each kind of non-informative frame alone.
+    path = os.path.join(out, "baseline_scores.csv")
+    names = [f.name for f in test_frames]
+    if os.path.exists(path):
+        saved = pd.read_csv(path, dtype={"frame": str})
+        if saved.frame.tolist() == names:
+            return saved.score.to_numpy()
+    scores = baseline_scores(train_frames(), test_frames)
+    write_csv_atomic(path, pd.DataFrame({"frame": names, "score": scores}))
+    return scores
+
+
+def _interval(low, high):
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def evaluate_frames(results, test, *, out, n_bootstrap=1000):
+    """ROC of every finished cell of ``results`` and of the baseline on the test frames.
+
+    A frame's score is the mean over its crops.  Returns an
+    :class:`~medkeras.experiment.app.Evaluation`: the table of AUC with its bootstrap
+    interval over videos and sensitivity at 10/15/20% FPR (``roc.csv``), the AUC of
+    informative frames against each kind of non-informative frame alone (``by_kind.csv``),
+    the ROC figure (``out/figures/roc.png``).
     """
     from sklearn.metrics import roc_auc_score
 
     from medkeras.evaluation import plot_roc, roc_analysis
+    from medkeras.experiment.app import Evaluation, Table
 
-    out = os.path.join(sweep_dir, "frames")
-    os.makedirs(out, exist_ok=True)
-    labels = np.array([f.label for f in test_frames])
-    groups = np.array([f.group for f in test_frames])
-    kinds = np.array([f.kind or "unknown" for f in test_frames])
-    scores = {BASELINE: np.asarray(baseline, float)} | _cell_scores(sweep_dir, len(test_frames))
-    results, rows, by_kind = {}, [], []
+    frames = test.frames
+    labels = np.array([f.label for f in frames])
+    groups = np.array([f.group for f in frames])
+    kinds = np.array([f.kind or "unknown" for f in frames])
+    scores = {BASELINE: np.asarray(test.baseline, float)}
+    scores |= results.scores_by_label(np.arange(len(frames)))
+    analyses, rows, by_kind = {}, [], []
     for label, frame_scores in scores.items():
         result = roc_analysis(labels, frame_scores, groups=groups, n_bootstrap=n_bootstrap,
                               fprs=FPRS)
-        results[label] = result
-        row = {"model": label, "auc": result.auc,
-               "auc_ci": f"[{result.auc_ci[0]:.3f}, {result.auc_ci[1]:.3f}]"}
+        analyses[label] = result
+        row = {"model": label, "AUC": result.auc, "AUC 95% CI": _interval(*result.auc_ci)}
         for fpr in FPRS:
             sens, low, high = result.sensitivity_at[fpr]
-            row[f"sens@{fpr:g}"] = sens
-            row[f"sens@{fpr:g}_ci"] = f"[{low:.3f}, {high:.3f}]"
+            row[f"sensitivity at {fpr:.0%} FPR"] = sens
+            row[f"sensitivity at {fpr:.0%} FPR, 95% CI"] = _interval(low, high)
         rows.append(row)
         kind_row = {"model": label}
         for kind in sorted(set(kinds[labels == 0])):
@@ -237,32 +213,25 @@ def evaluate_sweep(sweep_dir, test_frames, baseline, *, n_bootstrap=2000):
             if labels[keep].min() == 0 and labels[keep].max() == 1:
                 kind_row[kind] = roc_auc_score(labels[keep], frame_scores[keep])
         by_kind.append(kind_row)
-    table = pd.DataFrame(rows)
-    table.to_csv(os.path.join(out, "roc.csv"), index=False)
-    pd.DataFrame(by_kind).to_csv(os.path.join(out, "by_kind.csv"), index=False)
-    plot_roc(results, os.path.join(out, "figures", "roc.png"),
-             title="Informative vs non-informative frames: ROC on the test frames")
-    return table
-
-
-def write_frames_report(sweep_dir, table):
-    """``frames/report.html``: the ROC figure, the AUC/sensitivity table and the AUC
-    against each kind of non-informative frame."""
-    from medkeras.experiment.report import html_table
-
-    out = os.path.join(sweep_dir, "frames")
-    by_kind = pd.read_csv(os.path.join(out, "by_kind.csv"))
-    page = f"""<!doctype html><meta charset="utf-8"><title>Frame quality</title>
-<h1>Informative vs non-informative frames: ROC on held-out frames</h1>
-<p>A frame's informativeness is the mean over its random 227×227 crops of the 500×350 frame
-(Tajbakhsh et al. 2016, §C); the baseline is a logistic regression on handcrafted sharpness
-and colour features. AUC and sensitivity at 10, 15 and 20% false positive rate, with 95%
-bootstrap intervals over videos.</p>
-{html_table(table)}
-<p><img src="figures/roc.png" style="max-width:100%"></p>
-<h2>AUC against each kind of non-informative frame</h2>
-{html_table(by_kind)}"""
-    path = os.path.join(out, "report.html")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
-    return path
+    figure = plot_roc(analyses, os.path.join(out, "figures", "roc.png"),
+                      title="Informative vs non-informative frames: ROC on the test frames")
+    best = max((label for label in analyses if label != BASELINE),
+               key=lambda label: analyses[label].auc, default=None)
+    base = analyses[BASELINE]
+    answer = f"Handcrafted baseline: AUC {base.auc:.3f} {_interval(*base.auc_ci)}."
+    if best is not None:
+        answer = (f"Best model: <b>{best}</b>, AUC {analyses[best].auc:.3f} "
+                  f"{_interval(*analyses[best].auc_ci)} on {len(frames)} held-out frames; "
+                  + answer)
+    return Evaluation(
+        answer=answer,
+        introduction=(
+            "A frame's informativeness is the mean over its random 227×227 crops of the "
+            "500×350 frame (Tajbakhsh et al. 2016, §C); the baseline is a logistic regression "
+            "on handcrafted sharpness and colour features. AUC and sensitivity at 10, 15 and "
+            "20% false positive rate, with 95% bootstrap intervals over videos. Models are "
+            "named scheme | training fraction | seed."),
+        tables=[Table("ROC on the test frames", pd.DataFrame(rows), "roc.csv"),
+                Table("AUC against each kind of non-informative frame",
+                      pd.DataFrame(by_kind), "by_kind.csv")],
+        figures=[("ROC curves (95% bootstrap bands)", figure)])

@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from apps.frames.degrade import check_kinds, degrade, draw_degradation
+from .degrade import check_kinds, degrade, draw_degradation
 from medkeras.datasets.files import (DatasetFolderError, Problems, image_files, image_header,
                                      require_folder)
 

@@ -42,7 +42,7 @@ def _done(csv_path):
 
 
 def _score_chunk(model, images, offsets):
-    from apps.frames.experiment import frame_crops
+    from .experiment import frame_crops
 
     crops = np.concatenate([frame_crops(image, offsets) for image in images])
     probabilities = np.asarray(model.predict_on_batch(crops))[:, 1]
@@ -53,7 +53,8 @@ def score_video(video, *, model_dir, out, every=1, threshold=0.5, chunk=8, progr
     """Score ``video``'s frames; returns the summary (also ``OUT/summary.json``)."""
     from tqdm.auto import tqdm
 
-    from apps.frames.experiment import FrameSettings, crop_offsets, resize_frame
+    from .experiment import crop_offsets, resize_frame
+    from .settings import FrameSettings
     from medkeras.checks import integer_at_least
     from medkeras.export import load_exported
     from medkeras.media import is_video, iter_frames, video_info

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from apps.frames.degrade import check_kinds, degrade
+from .degrade import check_kinds, degrade
 
 __all__ = ["LabelledFrame", "frame_seed", "pair_kind", "synthetic_labelled_frames",
            "synthetic_pair"]
@@ -76,7 +76,7 @@ def pair_kind(index, kinds=None):
 
 @functools.lru_cache(maxsize=4)
 def _pair(index, seed, shape, kinds):
-    from apps.polyp.synthetic import synthetic_frame
+    from ..polyp.synthetic import synthetic_frame
 
     video = f"video{index:04d}"
     image = synthetic_frame(seed=frame_seed(seed, index), shape=shape).image

@@ -84,7 +84,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from apps.pe.volumes import _check_spacing, as_array_and_spacing
+from .volumes import as_array_and_spacing, check_spacing
 from medkeras.checks import integer_at_least, non_negative_number, positive_number
 
 __all__ = ["Candidates", "candidate_hits", "candidate_voxels", "detect_candidates",
@@ -354,7 +354,7 @@ def lung_roi(lung_mask, spacing, *, margin_mm=5.0, mediastinum=True):
     -------
     (Z, Y, X) bool ndarray
     """
-    spacing = _check_spacing(spacing)
+    spacing = check_spacing(spacing)
     margin_mm = non_negative_number(margin_mm, "margin_mm")
     lungs = _check_mask(np.asarray(lung_mask), np.shape(lung_mask), "lung_mask")
     if lungs.ndim != 3:

@@ -22,8 +22,10 @@ The folder holds, per case ``<name>``:
   ``groups.csv`` (``name,patient``) for the whole folder: cases of one patient stay on one
   side of the split; otherwise each case is its own patient.
 
-``apps.pe.synthetic.generate_folder`` writes exactly this layout.  Preparation stops, naming
-the file, on a CT without its embolus mask, a mask on another grid, or an unreadable file.
+``apps.pe.synthetic.generate_folder`` writes exactly this layout;
+:func:`apps.pe.cases.volume_candidates` makes each volume's example.  Preparation stops,
+naming the file, on a CT without its embolus mask, a mask on another grid, or an unreadable
+file.
 Volumes already processed by an interrupted preparation are reused (a cache of
 ``.npz`` files keyed by the case's file sizes and times), so preparing again resumes.
 """
@@ -41,9 +43,10 @@ import tensorflow_datasets as tfds
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
 from medkeras.datasets.files import read_csv
 
-__all__ = ["CtpaCandidates", "case_files"]
+from .cases import AUGMENTATIONS, channels, volume_candidates
+from .settings import MAX_CANDIDATES, PATCH_PIXELS
 
-AUGMENTATIONS = 54
+__all__ = ["CtpaCandidates", "case_files"]
 
 
 def case_files(folder):
@@ -99,14 +102,15 @@ class CtpaCandidatesConfig(tfds.core.BuilderConfig):
     """``representation`` of the patches, ``max_candidates`` per volume (the tobogganing
     score's best), ``patch_pixels`` of the stored patches."""
 
-    def __init__(self, *, representation, max_candidates=300, patch_pixels=64, **kwargs):
+    def __init__(self, *, representation, max_candidates=MAX_CANDIDATES,
+                 patch_pixels=PATCH_PIXELS, **kwargs):
         super().__init__(**kwargs)
         self.representation = representation
         self.max_candidates, self.patch_pixels = max_candidates, patch_pixels
 
     @property
     def channels(self):
-        return 2 if self.representation == "vessel_aligned" else 3
+        return channels(self.representation)
 
 
 class CtpaCandidates(GroupedBuilder):
@@ -166,8 +170,6 @@ class CtpaCandidates(GroupedBuilder):
         if path.is_file():
             with np.load(path) as saved:
                 return {key: saved[key] for key in saved.files} | {"name": name}
-        from apps.pe.experiment import volume_candidates
-
         config = self.builder_config
         try:
             example = volume_candidates(files["ct"], files["emboli"], files["lungs"],

@@ -2,7 +2,8 @@
 
 Tobogganing candidates (as in training), their 54 augmented patches in the model's
 representation, the mean probability per candidate over the patches the evaluation averaged
-(the 18 untranslated ones, or all 54 if the model was evaluated with ``test_translations``).  Written to ``OUT``:
+(the 18 untranslated ones, or all 54 if the model was evaluated with ``test_translations``:
+:func:`apps.pe.cases.averaged_patches`).  Written to ``OUT``:
 ``detections.csv`` (one row per candidate: voxel ``z, y, x``, ``z_mm, y_mm, x_mm`` from
 voxel 0, scanner ``R, A, S`` mm, ``tobogganing_score``, ``probability``, ``detected`` =
 probability ≥ threshold), ``detections.json`` (the detected ones and the settings) and
@@ -25,12 +26,14 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
     """Run candidates and the model over a CT volume; returns the detections table."""
     from tqdm.auto import tqdm
 
-    from apps.pe.candidates import detect_candidates
-    from apps.pe.dataset import AUGMENTATIONS
-    from apps.pe.experiment import PESettings, _untranslated, upsample_patches
-    from apps.pe.patches import candidate_patches
-    from apps.pe.volumes import read_mask, read_volume, voxel_to_scanner
     from medkeras.export import load_exported
+
+    from .candidates import detect_candidates
+    from .cases import AUGMENTATIONS, averaged_patches, channels
+    from .experiment import upsample_patches
+    from .patches import candidate_patches
+    from .settings import PESettings
+    from .volumes import read_mask, read_volume, voxel_to_scanner
 
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
@@ -43,9 +46,8 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
     n = len(found.scores)
     probabilities = np.zeros(n)
     stored = np.zeros((n, AUGMENTATIONS, settings.patch_pixels, settings.patch_pixels,
-                       2 if settings.representation == "vessel_aligned" else 3), np.uint8)
-    averaged = (np.ones(AUGMENTATIONS, bool) if settings.test_translations
-                else _untranslated(AUGMENTATIONS))      # as in the evaluation
+                       channels(settings.representation)), np.uint8)
+    averaged = averaged_patches(settings.test_translations)      # as in the evaluation
     if n:
         bar = tqdm(total=n, desc="candidates", unit="candidate", disable=not progress)
         for batch, index in candidate_patches(ct, None, found,
@@ -87,7 +89,7 @@ def _picture(patches, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from apps.pe.patches import patch_parameters
+    from .patches import patch_parameters
 
     parameters = patch_parameters()
     sizes = sorted(set(parameters[:, 0]))

@@ -39,16 +39,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Volume", "as_array_and_spacing", "lps_affine", "read_mask", "read_volume",
-           "scanner_to_voxel", "voxel_to_scanner", "write_dicom_series", "write_nifti",
-           "write_nifti_atomic"]
+__all__ = ["Volume", "as_array_and_spacing", "check_spacing", "lps_affine", "read_mask",
+           "read_volume", "scanner_to_voxel", "voxel_to_scanner", "write_dicom_series",
+           "write_nifti", "write_nifti_atomic"]
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])          # RAS <-> LPS (its own inverse)
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _INT16 = np.iinfo(np.int16)
 
 
-def _check_spacing(spacing, what="spacing"):
+def check_spacing(spacing, what="spacing"):
+    """``spacing`` as three floats ``(z, y, x)`` mm, or a ``ValueError`` unless it is three
+    positive finite numbers."""
     try:
         values = tuple(float(s) for s in spacing)
     except (TypeError, ValueError):
@@ -82,7 +84,7 @@ class Volume:
         if not isinstance(self.array, np.ndarray) or self.array.ndim != 3:
             raise ValueError("array must be a 3-D numpy array indexed (z, y, x), got "
                              f"{getattr(self.array, 'shape', type(self.array).__name__)}")
-        spacing = _check_spacing(self.spacing)
+        spacing = check_spacing(self.spacing)
         object.__setattr__(self, "spacing", spacing)
         if self.affine is None:
             affine = np.diag([spacing[2], spacing[1], spacing[0], 1.0])
@@ -107,7 +109,7 @@ def as_array_and_spacing(ct, spacing):
     non-3-D input, a missing or conflicting spacing.
     """
     if isinstance(ct, Volume):
-        if spacing is not None and not np.allclose(_check_spacing(spacing), ct.spacing):
+        if spacing is not None and not np.allclose(check_spacing(spacing), ct.spacing):
             raise ValueError(f"spacing {spacing!r} conflicts with the Volume's {ct.spacing}")
         return ct.array, ct.spacing
     if not isinstance(ct, np.ndarray) or ct.ndim != 3:
@@ -117,7 +119,7 @@ def as_array_and_spacing(ct, spacing):
         raise ValueError(f"ct must hold numbers (HU), got {ct.dtype}")
     if spacing is None:
         raise ValueError("spacing (z, y, x) in mm is required with a plain array")
-    return ct, _check_spacing(spacing)
+    return ct, check_spacing(spacing)
 
 
 def lps_affine(spacing):
@@ -130,7 +132,7 @@ def lps_affine(spacing):
     >>> lps_affine((2.5, 0.7, 0.7)).diagonal().tolist()
     [-0.7, -0.7, 2.5, 1.0]
     """
-    spacing = _check_spacing(spacing)
+    spacing = check_spacing(spacing)
     return np.diag([-spacing[2], -spacing[1], spacing[0], 1.0])
 
 

@@ -32,9 +32,9 @@ and the normals of those edges meet inside it.  The steps:
    candidate, the median distance of its voters).
 
 Everything is vectorised with NumPy/SciPy (loops run over scales and candidates only).
-:func:`candidate_hits`, :func:`hit_labels` and :func:`polyps_hit` apply the paper's
-criterion (a candidate detects a polyp when its centre lies inside the polyp's mask; the
-polyps of a mask are its connected components, :func:`polyp_labels`),
+:func:`candidate_hits` (the polyp each candidate hits, 0 = none) and :func:`polyps_hit`
+apply the paper's criterion (a candidate detects a polyp when its centre lies inside the
+polyp's mask; the polyps of a mask are its connected components, :func:`polyp_labels`),
 :func:`evaluate_candidates` gives sensitivity and candidates per frame over a set of frames.
 
 >>> import numpy as np
@@ -60,7 +60,7 @@ from medkeras.checks import integer_at_least, non_negative_number, positive_numb
 
 __all__ = ["Candidates", "DEFAULT_SCALES", "Edges", "candidate_hits", "colour_edges",
            "detect_candidates", "evaluate_candidates", "field_of_view", "glare_mask",
-           "hit_labels", "polyp_labels", "polyps_hit", "vote_maps"]
+           "polyp_labels", "polyps_hit", "vote_maps"]
 
 #: Radii (pixels at the working size) of the default scales.
 DEFAULT_SCALES = (15.0, 25.0, 42.0, 70.0, 115.0)
@@ -579,23 +579,6 @@ def _centres_of(candidates):
     return centres
 
 
-def candidate_hits(candidates, mask_or_components):
-    """Which candidates hit a polyp: their centre lies inside the polyp mask.
-
-    Parameters
-    ----------
-    candidates : Candidates or (n, 2) array of (row, col)
-    mask_or_components : (H, W) or (H, W, 1) array
-        A bool or 0/1 polyp mask, or integer labels (0 = background).
-
-    Returns
-    -------
-    (n,) bool ndarray
-    """
-    labels, _ = _labels(mask_or_components)
-    return _hit_labels(_centres_of(candidates), labels) > 0
-
-
 def polyp_labels(mask_or_components, *, min_fraction=1e-4):
     """The polyps of a frame as a label image: ``(labels, count)``.
 
@@ -608,19 +591,25 @@ def polyp_labels(mask_or_components, *, min_fraction=1e-4):
     return _labels(mask_or_components, min_fraction)
 
 
-def hit_labels(candidates, mask_or_components, *, min_fraction=1e-4):
+def candidate_hits(candidates, mask_or_components, *, min_fraction=1e-4):
     """The polyp each candidate hits: the label under its centre (0 = none).
+
+    A candidate hits a polyp when its centre (rounded to the nearest pixel) lies inside the
+    polyp's mask (Tajbakhsh et al. 2016, §A).
 
     Parameters
     ----------
     candidates : Candidates or (n, 2) array of (row, col)
-    mask_or_components : polyp mask or labels, as for :func:`polyp_labels`
+    mask_or_components : (H, W) or (H, W, 1) array
+        A bool or 0/1 polyp mask, or integer labels (0 = background), as for
+        :func:`polyp_labels`.
     min_fraction : float
         For a mask, smaller components are not polyps.
 
     Returns
     -------
     (n,) int64 ndarray
+        The polyp's label (1..count of :func:`polyp_labels`), 0 for a candidate on no polyp.
     """
     labels, _ = polyp_labels(mask_or_components, min_fraction=min_fraction)
     return _hit_labels(_centres_of(candidates), labels)

@@ -345,19 +345,11 @@ class SyntheticPolyps(GroupedBuilder):
     fractions.  Scores on these frames say nothing about performance on real colonoscopy.
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
     NEEDS_FOLDER = False
-    SUPERVISED_KEYS = PolypSegmentation.SUPERVISED_KEYS
-    BUILDER_CONFIGS = [
-        SyntheticPolypsConfig(name="small", frames=24,
-                              description="24 frames of 288×352 in 6 videos (tests, demo)"),
-        SyntheticPolypsConfig(name="medium", frames=200,
-                              description="200 frames of 288×352 in 50 videos"),
-    ]
-
-    def _features(self):
-        return PolypSegmentation._features(self)   # exactly kvasir_seg's
+    SAME_FEATURES_AS = PolypSegmentation
+    BUILDER_CONFIGS = [SyntheticPolypsConfig(name=name, frames=frames, description=(
+        f"{frames} frames of 288×352 in {frames // 4} videos{use}"))
+        for name, frames, use in (("small", 24, " (tests, demo)"), ("medium", 200, ""))]
 
     def _scan(self, folder):
         config = self.builder_config
@@ -366,7 +358,7 @@ class SyntheticPolyps(GroupedBuilder):
                 for i in range(config.frames)]
 
     def _example(self, payload):
-        from apps.polyp.synthetic import synthetic_frame
+        from .synthetic import synthetic_frame
 
         seed, name = payload
         frame = synthetic_frame(seed=seed, shape=self.builder_config.shape)

@@ -22,13 +22,14 @@ import pandas as pd
 
 def score_candidates(model, image, candidates, settings):
     """Mean polyp probability of each candidate over its augmented patches."""
-    from apps.polyp.experiment import _augment
     import medkeras
     from medkeras.data import crop_patches
 
+    from .experiment import augmented_boxes
+
     table = pd.DataFrame(candidates.boxes, columns=["y0", "x0", "y1", "x1"])
-    boxes, source, orientation = _augment(table, settings,
-                                          translations=settings.test_translations)
+    boxes, source, orientation = augmented_boxes(table, settings,
+                                                 translations=settings.test_translations)
     zeros = np.zeros(len(boxes), np.int32)
     sums = np.zeros(len(table))
     for start in range(0, len(boxes), 256):
@@ -44,10 +45,12 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
     """Run the detector and the model over ``input_path``; returns the number of frames."""
     from tqdm.auto import tqdm
 
-    from apps.polyp.candidates import detect_candidates
-    from apps.polyp.experiment import PolypSettings, _resize
     from medkeras.export import load_exported
     from medkeras.media import is_video, iter_frames
+
+    from .candidates import detect_candidates
+    from .experiment import resize_to_width
+    from .settings import PolypSettings
 
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
@@ -58,10 +61,10 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
     pictures = pathlib.Path(out) / "pictures"
     pictures.mkdir(parents=True, exist_ok=True)
     rows, detected, count = [], {}, 0
-    for source, name, image in tqdm(iter_frames(input_path, every=every), desc="detect", unit="frame",
-                                    disable=not progress):
+    for source, name, image in tqdm(iter_frames(input_path, every=every), desc="detect",
+                                    unit="frame", disable=not progress):
         count += 1
-        small = _resize(image, settings.frame_width)
+        small = resize_to_width(image, settings.frame_width)
         scale = image.shape[1] / small.shape[1]
         found = detect_candidates(small, max_candidates=settings.max_candidates)
         probabilities = (score_candidates(model, small, found, settings)

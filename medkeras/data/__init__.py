@@ -6,8 +6,9 @@
 from medkeras.data.patches import (DEFAULT_AUGMENTATION, NO_AUGMENTATION, LazyPatches,
                                    augment_boxes, crop_patches, orient, patch_dataset,
                                    predict_in_chunks, three_channels)
-from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
+from medkeras.data.splits import (balanced_indices, class_balanced_sample, split_by_group,
+                                  subsample_groups)
 
 __all__ = ["DEFAULT_AUGMENTATION", "LazyPatches", "NO_AUGMENTATION", "augment_boxes",
            "balanced_indices", "crop_patches", "orient", "patch_dataset", "predict_in_chunks",
-           "split_by_group", "subsample_groups", "three_channels"]
+           "split_by_group", "subsample_groups", "three_channels", "class_balanced_sample"]

@@ -60,6 +60,29 @@ def balanced_indices(labels, *, seed=0, max_per_class=None):
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
+def group_order(names, seed):
+    """The distinct group names, sorted, then permuted by ``default_rng(seed)``: the one
+    order from which every split takes whole groups (test split of a dataset, validation
+    split and training fractions of a sweep), the same on every machine.
+
+    >>> group_order(["b", "a", "c", "a"], 0).tolist() == group_order(["c", "b", "a"], 0).tolist()
+    True
+    """
+    unique = np.unique(np.asarray(list(names) if not isinstance(names, np.ndarray) else names))
+    return unique[np.random.default_rng(seed).permutation(len(unique))]
+
+
+def group_count(fraction, n_groups, *, at_least=1):
+    """How many of ``n_groups`` groups a fraction takes: rounded half up, at least
+    ``at_least``.  One rule for test splits, validation splits and training fractions.
+
+    >>> group_count(0.25, 10), group_count(0.2, 5), group_count(0.01, 16)
+    (3, 1, 1)
+    """
+    # round(…, 9) first: 0.3 × 10 is 3.0000000000000004 in floating point.
+    return max(int(np.floor(round(fraction * n_groups, 9) + 0.5)), at_least)
+
+
 def _shuffled_groups(groups, seed):
     unique, inverse = np.unique(groups, return_inverse=True)
     return np.random.default_rng(seed).permutation(len(unique)), inverse.ravel()
@@ -90,7 +113,7 @@ def split_by_group(groups, *, validation_fraction=0.2, seed=0):
     order, inverse = _shuffled_groups(groups, seed)
     if len(order) < 2:
         raise ValueError(f"split_by_group needs at least 2 groups, got {len(order)}")
-    count = min(max(int(np.floor(validation_fraction * len(order) + 0.5)), 1), len(order) - 1)
+    count = min(group_count(validation_fraction, len(order)), len(order) - 1)
     in_validation = np.isin(inverse, order[:count])
     return (np.flatnonzero(~in_validation).astype(np.int64),
             np.flatnonzero(in_validation).astype(np.int64))
@@ -123,5 +146,27 @@ def subsample_groups(groups, fraction, *, seed=0):
     if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     order, inverse = _shuffled_groups(groups, seed)
-    count = max(int(np.floor(fraction * len(order) + 0.5)), 1)
+    count = group_count(fraction, len(order))
     return np.flatnonzero(np.isin(inverse, order[:count])).astype(np.int64)
+
+
+def class_balanced_sample(labels, total, *, seed=0, classes=(0, 1)):
+    """Indices of up to ``total`` samples, an equal share from each class, sorted.
+
+    Each class gives ``total // len(classes)`` samples drawn without replacement (all of
+    them when it has fewer), in the order of ``classes`` from one generator seeded with
+    ``seed``: how the applications draw their balanced training patches from all the
+    augmented ones (the paper's 100,000 balanced patches).
+
+    >>> class_balanced_sample([0, 0, 0, 0, 1, 1, 1], 4, seed=0).tolist()
+    [2, 3, 4, 6]
+    """
+    labels = _check_1d(labels, "labels")
+    seed = _check_seed(seed)
+    if not isinstance(total, numbers.Integral) or total < len(classes):
+        raise ValueError(f"total must be an integer >= {len(classes)}, got {total!r}")
+    rng = np.random.default_rng(seed)
+    share = int(total) // len(classes)
+    chosen = [rng.choice(np.flatnonzero(labels == c), min(share, int((labels == c).sum())),
+                         replace=False) for c in classes]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib
 import inspect
 import logging
-import math
 import os
 import pathlib
 import shutil
@@ -44,25 +42,18 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from medkeras.data.splits import group_count, group_order
 from medkeras.datasets.files import DatasetFolderError
 from medkeras.weights import cache_dir
 
 logger = logging.getLogger(__name__)
 
-#: Short dataset name → module that defines its builder (imported on demand by :func:`builder`).
-REGISTRY = {
-    "kvasir_seg": "apps.polyp.dataset",
-    "cvc_clinicdb": "apps.polyp.dataset",
-    "colonoscopy_frames": "apps.frames.dataset",
-    "carotid_imt": "apps.cimt.dataset",
-    "synthetic_carotid": "apps.cimt.dataset",
-    "synthetic_polyps": "apps.polyp.dataset",
-    "synthetic_frames": "apps.frames.dataset",
-    "ctpa_candidates": "apps.pe.dataset",
-}
 #: tfds registers our builders as ``medkeras_<short name>`` (no clash with tfds' catalogue).
 PREFIX = "medkeras_"
-_BUILDERS = {}  # tfds name → class, filled as the modules of REGISTRY are imported
+#: tfds name → builder class: every :class:`GroupedBuilder` subclass registers itself here
+#: when its module is imported (an application's ``dataset`` module), so the core never
+#: names an application.
+REGISTRY = {}
 
 
 class Record(NamedTuple):
@@ -80,9 +71,10 @@ def split_groups(groups, test_fraction, seed):
     """Whole groups into ``test`` and ``train``, reproducibly.
 
     The distinct group names are sorted, then permuted with
-    ``numpy.random.default_rng(seed)``; the first ``round(test_fraction × n)`` go to test
-    (at least one when there are two groups or more and ``test_fraction > 0``, and never
-    all of them), the rest to train.  Both lists keep the permutation order: it is the
+    ``numpy.random.default_rng(seed)`` (:func:`medkeras.data.splits.group_order`); the first
+    ``test_fraction × n`` (:func:`~medkeras.data.splits.group_count`: rounded half up, at
+    least one when there are two groups or more and ``test_fraction > 0``, and never all of
+    them) go to test, the rest to train: the rule and order of the sweep's validation split.  Both lists keep the permutation order: it is the
     order in which the examples are written, and :func:`fraction_split` takes prefixes of it.
 
     Parameters
@@ -103,18 +95,18 @@ def split_groups(groups, test_fraction, seed):
     """
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
-    names = sorted(set(groups))
-    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
-    n_test = round(test_fraction * len(order))
+    order = [str(name) for name in group_order(sorted(set(groups)), seed)]
     if len(order) >= 2 and test_fraction > 0:
-        n_test = min(max(n_test, 1), len(order) - 1)
+        n_test = min(group_count(test_fraction, len(order)), len(order) - 1)
     else:
         n_test = 0
     return order[:n_test], order[n_test:]
 
 
 def prefix_length(group_ends, fraction):
-    """Examples in the first ``ceil(fraction × groups)`` groups (at least one group).
+    """Examples in the first ``fraction × groups`` groups
+    (:func:`~medkeras.data.splits.group_count`: rounded half up, at least one group), the
+    rule of the sweep's training fractions.
 
     Parameters
     ----------
@@ -129,8 +121,7 @@ def prefix_length(group_ends, fraction):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     if not group_ends:
         raise ValueError("the split has no groups")
-    # round() first: 0.3 × 10 is 3.0000000000000004 in floating point, which is 3 groups.
-    k = min(len(group_ends), max(1, math.ceil(round(fraction * len(group_ends), 9))))
+    k = min(len(group_ends), group_count(fraction, len(group_ends)))
     return int(group_ends[k - 1])
 
 
@@ -190,13 +181,20 @@ class GroupedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     HOMEPAGE = None
     CITATION = None
     SUPERVISED_KEYS = None
+    #: A builder whose examples have exactly the features (and supervised keys) of another,
+    #: e.g. a synthetic stand-in for a real data set, names it here instead of repeating them.
+    SAME_FEATURES_AS = None
 
     def __init_subclass__(cls, **kwargs):
+        like = cls.__dict__.get("SAME_FEATURES_AS")
+        if like is not None:
+            cls._features = like._features
+            cls.SUPERVISED_KEYS = like.SUPERVISED_KEYS
         if not cls.__dict__.get("name"):
             cls.name = PREFIX + tfds.core.naming.camelcase_to_snakecase(cls.__name__)
         super().__init_subclass__(**kwargs)
         if not inspect.isabstract(cls):
-            _BUILDERS[cls.name] = cls
+            REGISTRY[cls.name] = cls
 
     @tfds.core.utils.classproperty
     @classmethod
@@ -322,22 +320,24 @@ def default_data_dir():
 
 
 def builder_class(name):
-    """The :class:`GroupedBuilder` subclass of a short name (``"kvasir_seg"``), imported.
+    """The registered :class:`GroupedBuilder` subclass of a short name (``"kvasir_seg"``).
+
+    Builders register themselves when their module is imported: the applications' dataset
+    modules (``import apps.polyp.dataset``) and yours.
 
     >>> builder_class("no_such_dataset")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown dataset 'no_such_dataset'; known: carotid_imt, colonoscopy_frames, ...
+    ValueError: unknown dataset 'no_such_dataset'; registered: ...
     """
     short = name[len(PREFIX):] if name.startswith(PREFIX) else name
-    if short not in REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    importlib.import_module(REGISTRY[short])
     try:
-        return _BUILDERS[PREFIX + short]
+        return REGISTRY[PREFIX + short]
     except KeyError:
-        raise ValueError(f"{REGISTRY[short]} defines no builder named {PREFIX + short}"
-                         ) from None
+        known = ", ".join(sorted(n[len(PREFIX):] for n in REGISTRY)) or "none"
+        raise ValueError(f"unknown dataset {name!r}; registered: {known} (a builder registers "
+                         "itself when its module is imported, e.g. import "
+                         "apps.polyp.dataset)") from None
 
 
 def _is_prepared(tfds_builder):
@@ -436,7 +436,8 @@ def load(name, *, split="train", manual_dir=None, data_dir=None, config=None,
 
 
 def fraction_split(builder, fraction, *, split="train"):
-    """The tfds split string holding the first ``ceil(fraction × groups)`` groups of a split.
+    """The tfds split string holding the first ``fraction × groups`` groups of a split
+    (rounded half up, at least one: :func:`~medkeras.data.splits.group_count`).
 
     The group order is the seeded permutation of :func:`split_groups` recorded when the
     dataset was prepared, and the examples are stored in that order, so the subsets are

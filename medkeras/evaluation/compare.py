@@ -20,11 +20,11 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from medkeras.evaluation.froc import _DEFAULT_FPS, _Detections, _groups_of_cases, _sens_at
-from medkeras.evaluation.roc import (_as_scores, _bootstrap_counts, _check_binary,
-                                     _check_confidence, _check_n_bootstrap, _check_rates,
-                                     _percentile_interval, _roc_resampling, _roc_statistics,
-                                     _SortedScores, _warn_degenerate, delong_test)
+from medkeras.evaluation.froc import DEFAULT_FPS, Detections, groups_of_cases, sens_at
+from medkeras.evaluation.roc import (as_scores, bootstrap_counts, check_binary,
+                                     check_confidence, check_n_bootstrap, check_rates,
+                                     percentile_interval, roc_resampling, roc_statistics,
+                                     SortedScores, warn_degenerate, delong_test)
 
 __all__ = ["bootstrap_p_value", "compare_at_operating_points", "froc_compare"]
 
@@ -66,7 +66,7 @@ def _pair_rows(names, point, boot, at, confidence, key):
     rows = []
     for i, j in itertools.combinations(range(len(names)), 2):
         d = boot[:, i, :] - boot[:, j, :]
-        lo, hi = _percentile_interval(d, confidence)
+        lo, hi = percentile_interval(d, confidence)
         p = np.atleast_1d(bootstrap_p_value(d))
         for k, f in enumerate(at):
             rows.append({"scheme_a": names[i], "scheme_b": names[j], key: float(f),
@@ -116,28 +116,28 @@ def compare_at_operating_points(labels, scores_by_scheme, *, fprs=(0.10, 0.15, 0
     Tajbakhsh, N. et al. IEEE TMI 35(5), 1299–1312, 2016, Tables S1–S3.
     """
     names = _check_schemes(scores_by_scheme, "scores_by_scheme")
-    pos, first = _check_binary(labels, scores_by_scheme[names[0]])
-    scores = [first] + [_as_scores(scores_by_scheme[k], len(pos), f"scores of {k!r}")
+    pos, first = check_binary(labels, scores_by_scheme[names[0]])
+    scores = [first] + [as_scores(scores_by_scheme[k], len(pos), f"scores of {k!r}")
                         for k in names[1:]]
-    at = _check_rates(fprs, "fprs", upper=1.0)
-    confidence = _check_confidence(confidence)
-    n_bootstrap = _check_n_bootstrap(n_bootstrap)
-    resampling, _ = _roc_resampling(pos, groups)
+    at = check_rates(fprs, "fprs", upper=1.0)
+    confidence = check_confidence(confidence)
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
+    resampling, _ = roc_resampling(pos, groups)
     rng = np.random.default_rng(seed)
 
-    sorted_scores = [_SortedScores(pos, s) for s in scores]
+    sorted_scores = [SortedScores(pos, s) for s in scores]
     ones = np.ones((1, len(pos)), np.int64)
-    point = [_roc_statistics(s, ones, at) for s in sorted_scores]
+    point = [roc_statistics(s, ones, at) for s in sorted_scores]
     point_auc = np.array([a[0] for a, _, _ in point])
     point_sens = np.stack([s[0] for _, s, _ in point])
 
     boot_auc, boot_sens = [], []
-    for counts in _bootstrap_counts(rng, n_bootstrap, len(pos), **resampling):
-        stats = [_roc_statistics(s, counts, at) for s in sorted_scores]
+    for counts in bootstrap_counts(rng, n_bootstrap, len(pos), **resampling):
+        stats = [roc_statistics(s, counts, at) for s in sorted_scores]
         boot_auc.append(np.stack([a for a, _, _ in stats], axis=1))      # (b, schemes)
         boot_sens.append(np.stack([s for _, s, _ in stats], axis=1))     # (b, schemes, m)
     boot_auc, boot_sens = np.concatenate(boot_auc), np.concatenate(boot_sens)
-    _warn_degenerate(int(np.isnan(boot_auc[:, 0]).sum()), n_bootstrap,
+    warn_degenerate(int(np.isnan(boot_auc[:, 0]).sum()), n_bootstrap,
                      "contained a single class")
 
     rows = _pair_rows(names, point_sens, boot_sens, at, confidence, "fpr")
@@ -150,7 +150,7 @@ def compare_at_operating_points(labels, scores_by_scheme, *, fprs=(0.10, 0.15, 0
     return pd.DataFrame(rows)
 
 
-def froc_compare(candidates_by_scheme, lesions_per_case, *, fps=_DEFAULT_FPS, groups=None,
+def froc_compare(candidates_by_scheme, lesions_per_case, *, fps=DEFAULT_FPS, groups=None,
                  n_bootstrap=2000, confidence=0.95, seed=0):
     """Compare every pair of detection schemes by FROC sensitivity at fixed FPs per case.
 
@@ -196,13 +196,13 @@ def froc_compare(candidates_by_scheme, lesions_per_case, *, fps=_DEFAULT_FPS, gr
         if not isinstance(cand, (tuple, list)) or len(cand) != 3:
             raise ValueError(f"candidates of scheme {k!r} must be a tuple (case_ids, scores, "
                              f"lesion_ids)")
-        dets.append(_Detections(*cand, lesions_per_case))
-    at = _check_rates(fps, "fps")
-    confidence = _check_confidence(confidence)
-    n_bootstrap = _check_n_bootstrap(n_bootstrap)
+        dets.append(Detections(*cand, lesions_per_case))
+    at = check_rates(fps, "fps")
+    confidence = check_confidence(confidence)
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
     resampling = {}
     if groups is not None:
-        unit_of_case, n_groups = _groups_of_cases(groups, dets[0].cases)
+        unit_of_case, n_groups = groups_of_cases(groups, dets[0].cases)
         resampling = {"unit_of_case": unit_of_case, "n_units": n_groups}
     rng = np.random.default_rng(seed)
     n_cases = len(dets[0].cases)
@@ -211,12 +211,12 @@ def froc_compare(candidates_by_scheme, lesions_per_case, *, fps=_DEFAULT_FPS, gr
         out = []
         for det in dets:
             tp, fp, n_les, n_cas = det.cumulative(counts)
-            out.append(_sens_at(tp, fp, n_les, n_cas, at))
+            out.append(sens_at(tp, fp, n_les, n_cas, at))
         return np.stack(out, axis=1)                                     # (b, schemes, m)
 
     point = sens(np.ones((1, n_cases), np.int64))[0]
     widest = max(len(d.item_case) for d in dets)
-    boot = np.concatenate([sens(c) for c in _bootstrap_counts(
+    boot = np.concatenate([sens(c) for c in bootstrap_counts(
         rng, n_bootstrap, n_cases, n_entries=widest, **resampling)])
-    _warn_degenerate(int(np.isnan(boot[:, 0, 0]).sum()), n_bootstrap, "contained no lesion")
+    warn_degenerate(int(np.isnan(boot[:, 0, 0]).sum()), n_bootstrap, "contained no lesion")
     return pd.DataFrame(_pair_rows(names, point, boot, at, confidence, "fps"))

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medkeras.evaluation.roc import (_as_scores, _bootstrap_counts, _check_confidence,
-                                     _check_n_bootstrap, _check_rates, _freeze,
-                                     _last_at_most, _percentile_interval, _warn_degenerate)
+from medkeras.evaluation.roc import (as_scores, bootstrap_counts, check_confidence,
+                                     check_n_bootstrap, check_rates, freeze,
+                                     last_at_most, percentile_interval, warn_degenerate)
 
 __all__ = ["FROCBand", "FROCCurve", "FROCResult", "froc_analysis", "froc_curve",
            "sensitivity_at_fps"]
 
-_DEFAULT_FPS = (0.1, 0.5, 1.0, 2.0, 3.0)
+DEFAULT_FPS = (0.1, 0.5, 1.0, 2.0, 3.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,7 +102,7 @@ class FROCResult:
 # --------------------------------------------------------------------------- preparation
 
 
-class _Detections:
+class Detections:
     """Validated candidates reduced to *items*: detected lesions and false positives.
 
     Attributes: ``cases`` (ground-truth case keys), ``lesions`` (lesions per case, int),
@@ -128,7 +128,7 @@ class _Detections:
         if case_ids.ndim != 1:
             raise ValueError(f"case_ids must be 1-D, got shape {case_ids.shape}")
         n = case_ids.shape[0]
-        scores = _as_scores(scores, n)
+        scores = as_scores(scores, n)
         lesion_ids = np.asarray(lesion_ids)
         if lesion_ids.shape != (n,):
             raise ValueError(f"case_ids, scores and lesion_ids have different lengths "
@@ -187,15 +187,15 @@ class _Detections:
                 counts.sum(axis=1))
 
 
-def _sens_at(tp, fp, n_lesions, n_cases, fps):
+def sens_at(tp, fp, n_lesions, n_cases, fps):
     """Highest sensitivity with at most ``fps`` false positives per case, ``(b, m)``."""
     rows = np.arange(tp.shape[0])[:, None]
-    k = _last_at_most(fp, n_cases[:, None] * fps[None, :].astype(float))
+    k = last_at_most(fp, n_cases[:, None] * fps[None, :].astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n_lesions[:, None] > 0, tp[rows, k] / n_lesions[:, None], np.nan)
 
 
-def _groups_of_cases(groups, cases):
+def groups_of_cases(groups, cases):
     """Group index of each ground-truth case from a dict case → group."""
     if not hasattr(groups, "items"):
         raise ValueError("groups must be a dict case → group (patient, video)")
@@ -243,16 +243,16 @@ def froc_curve(case_ids, scores, lesion_ids, lesions_per_case):
     >>> c.sensitivity.tolist(), c.fps_per_case.tolist()
     ([0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.5, 1.0])
     """
-    det = _Detections(case_ids, scores, lesion_ids, lesions_per_case)
+    det = Detections(case_ids, scores, lesion_ids, lesions_per_case)
     tp, fp, n_lesions, n_cases = det.cumulative(np.ones((1, len(det.cases)), np.int64))
     thresholds = np.concatenate([[np.inf], det.item_score[det.ends]])
     sensitivity = tp[0] / n_lesions[0]
     fps_per_case = fp[0] / n_cases[0]
-    _freeze(thresholds, sensitivity, fps_per_case)
+    freeze(thresholds, sensitivity, fps_per_case)
     return FROCCurve(thresholds, sensitivity, fps_per_case, int(n_lesions[0]), int(n_cases[0]))
 
 
-def sensitivity_at_fps(curve, fps=_DEFAULT_FPS):
+def sensitivity_at_fps(curve, fps=DEFAULT_FPS):
     """Sensitivity of a FROC curve at given numbers of false positives per case.
 
     The value at ``f`` is the **highest sensitivity reached with at most** ``f`` false
@@ -273,14 +273,14 @@ def sensitivity_at_fps(curve, fps=_DEFAULT_FPS):
     if not isinstance(curve, FROCCurve):
         raise ValueError(f"curve must be a FROCCurve (from froc_curve), got "
                          f"{type(curve).__name__}")
-    at = _check_rates(fps, "fps")
+    at = check_rates(fps, "fps")
     fp = np.rint(curve.fps_per_case * curve.n_cases).astype(np.int64)[None, :]
     tp = curve.sensitivity[None, :] * curve.n_lesions
-    sens = _sens_at(tp, fp, np.array([curve.n_lesions]), np.array([curve.n_cases]), at)[0]
+    sens = sens_at(tp, fp, np.array([curve.n_lesions]), np.array([curve.n_cases]), at)[0]
     return {float(f): float(s) for f, s in zip(at, sens)}
 
 
-def froc_analysis(case_ids, scores, lesion_ids, lesions_per_case, *, fps=_DEFAULT_FPS,
+def froc_analysis(case_ids, scores, lesion_ids, lesions_per_case, *, fps=DEFAULT_FPS,
                   groups=None, n_bootstrap=2000, confidence=0.95, fps_max=None,
                   band_points=101, seed=0):
     """FROC curve with bootstrap confidence intervals and band.
@@ -319,37 +319,37 @@ def froc_analysis(case_ids, scores, lesion_ids, lesions_per_case, *, fps=_DEFAUL
     Bandos, A. I. et al. Biometrics 65(1), 2009.
     Chakraborty, D. P. Medical Physics 16(4), 1989.
     """
-    det = _Detections(case_ids, scores, lesion_ids, lesions_per_case)
+    det = Detections(case_ids, scores, lesion_ids, lesions_per_case)
     curve = froc_curve(case_ids, scores, lesion_ids, lesions_per_case)
-    at = _check_rates(fps, "fps")
-    confidence = _check_confidence(confidence)
-    n_bootstrap = _check_n_bootstrap(n_bootstrap)
+    at = check_rates(fps, "fps")
+    confidence = check_confidence(confidence)
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
     if int(band_points) < 2:
         raise ValueError(f"band_points must be at least 2, got {band_points}")
     if fps_max is None:
         fps_max = max(float(curve.fps_per_case[-1]), float(at.max()))
-    fps_max = float(_check_rates(fps_max, "fps_max")[0])
+    fps_max = float(check_rates(fps_max, "fps_max")[0])
     grid = np.linspace(0.0, fps_max, int(band_points))
 
     n_groups = None
     resampling = {}
     if groups is not None:
-        unit_of_case, n_groups = _groups_of_cases(groups, det.cases)
+        unit_of_case, n_groups = groups_of_cases(groups, det.cases)
         resampling = {"unit_of_case": unit_of_case, "n_units": n_groups}
 
     rng = np.random.default_rng(seed)
     boot_at, boot_band = [], []
-    for counts in _bootstrap_counts(rng, n_bootstrap, len(det.cases),
+    for counts in bootstrap_counts(rng, n_bootstrap, len(det.cases),
                                     n_entries=len(det.item_case), **resampling):
         tp, fp, n_les, n_cas = det.cumulative(counts)
-        boot_at.append(_sens_at(tp, fp, n_les, n_cas, at))
-        boot_band.append(_sens_at(tp, fp, n_les, n_cas, grid))
+        boot_at.append(sens_at(tp, fp, n_les, n_cas, at))
+        boot_band.append(sens_at(tp, fp, n_les, n_cas, grid))
     boot_at = np.concatenate(boot_at)
-    _warn_degenerate(int(np.isnan(boot_at[:, 0]).sum()), n_bootstrap, "contained no lesion")
-    lo, hi = _percentile_interval(boot_at, confidence)
-    band_lo, band_hi = _percentile_interval(np.concatenate(boot_band), confidence)
+    warn_degenerate(int(np.isnan(boot_at[:, 0]).sum()), n_bootstrap, "contained no lesion")
+    lo, hi = percentile_interval(boot_at, confidence)
+    band_lo, band_hi = percentile_interval(np.concatenate(boot_band), confidence)
     point = sensitivity_at_fps(curve, at)
-    _freeze(grid, band_lo, band_hi)
+    freeze(grid, band_lo, band_hi)
     return FROCResult(
         curve=curve,
         sensitivity_at={f: (s, float(l_), float(h_)) for (f, s), l_, h_ in

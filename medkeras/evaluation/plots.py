@@ -14,8 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from medkeras.evaluation.froc import FROCCurve, FROCResult
-from medkeras.evaluation.roc import (ROCResult, _bootstrap_counts, _check_confidence,
-                                     _check_n_bootstrap, _percentile_interval)
+from medkeras.evaluation.roc import (ROCResult, bootstrap_counts, check_confidence,
+                                     check_n_bootstrap, percentile_interval)
 
 __all__ = ["plot_boxplot", "plot_froc", "plot_roc", "plot_training_curves"]
 
@@ -146,9 +146,9 @@ def plot_froc(results, path, *, title="FROC curves", fps_max=None, bands=True):
 
 def _mean_ci(values, confidence, n_bootstrap, rng):
     """Mean and its percentile-bootstrap interval (Efron & Tibshirani 1993)."""
-    means = np.concatenate([c @ values for c in _bootstrap_counts(rng, n_bootstrap,
+    means = np.concatenate([c @ values for c in bootstrap_counts(rng, n_bootstrap,
                                                                   len(values))]) / len(values)
-    lo, hi = _percentile_interval(means, confidence)
+    lo, hi = percentile_interval(means, confidence)
     return float(values.mean()), float(lo), float(hi)
 
 
@@ -177,8 +177,8 @@ def plot_boxplot(errors, path, *, ylabel="Error", title="", confidence=0.95, n_b
     """
     path = _check_path(path)
     _check_mapping(errors, "errors")
-    confidence = _check_confidence(confidence)
-    n_bootstrap = _check_n_bootstrap(n_bootstrap)
+    confidence = check_confidence(confidence)
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
     rng = np.random.default_rng(seed)
     names, data = list(errors), []
     for name in names:

@@ -126,7 +126,7 @@ def _as_binary_labels(labels):
     return labels == 1
 
 
-def _as_scores(scores, n, name="scores"):
+def as_scores(scores, n, name="scores"):
     try:
         scores = np.asarray(scores, dtype=float)
     except (TypeError, ValueError) as err:
@@ -143,10 +143,10 @@ def _as_scores(scores, n, name="scores"):
     return scores
 
 
-def _check_binary(labels, scores):
+def check_binary(labels, scores):
     """Validated ``(positive mask, float scores)``; both classes must be present."""
     pos = _as_binary_labels(labels)
-    scores = _as_scores(scores, pos.shape[0])
+    scores = as_scores(scores, pos.shape[0])
     n_pos = int(pos.sum())
     if n_pos == 0 or n_pos == pos.shape[0]:
         only = "positives" if n_pos else "negatives"
@@ -167,20 +167,20 @@ def _as_groups(groups, n):
     return index.ravel(), int(index.max()) + 1
 
 
-def _check_confidence(confidence):
+def check_confidence(confidence):
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     return float(confidence)
 
 
-def _check_n_bootstrap(n_bootstrap):
+def check_n_bootstrap(n_bootstrap):
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) \
             or n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be a positive integer, got {n_bootstrap!r}")
     return int(n_bootstrap)
 
 
-def _check_rates(values, name, *, upper=None):
+def check_rates(values, name, *, upper=None):
     values = np.atleast_1d(np.asarray(values, dtype=float))
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty sequence of numbers")
@@ -214,7 +214,7 @@ def _draw_counts(rng, b, strata):
     return flat.reshape(b, n_units)
 
 
-def _bootstrap_counts(rng, n_bootstrap, n_cases, *, strata=None, unit_of_case=None,
+def bootstrap_counts(rng, n_bootstrap, n_cases, *, strata=None, unit_of_case=None,
                       n_units=None, n_entries=None):
     """Yield case multiplicity matrices ``(chunk, n_cases)`` of bootstrap resamples.
 
@@ -235,7 +235,7 @@ def _bootstrap_counts(rng, n_bootstrap, n_cases, *, strata=None, unit_of_case=No
             yield units[:, unit_of_case]
 
 
-def _last_at_most(cum, limits):
+def last_at_most(cum, limits):
     """Index of the last column of each row of ``cum`` whose value is ≤ the row's limits.
 
     ``cum`` is ``(b, k)``, non-decreasing integer counts along each row starting at 0;
@@ -257,7 +257,7 @@ def _interp_rows(cum_x, cum_y, x):
     with abscissa ≤ x starts the interpolation).
     """
     rows = np.arange(cum_x.shape[0])[:, None]
-    k = _last_at_most(cum_x, x)
+    k = last_at_most(cum_x, x)
     k1 = np.minimum(k + 1, cum_x.shape[1] - 1)
     x0, x1 = cum_x[rows, k], cum_x[rows, k1]
     y0, y1 = cum_y[rows, k], cum_y[rows, k1]
@@ -266,7 +266,7 @@ def _interp_rows(cum_x, cum_y, x):
     return y0 + (y1 - y0) * np.clip(frac, 0.0, 1.0)
 
 
-class _SortedScores:
+class SortedScores:
     """Sorting of one score vector, reused for every resample."""
 
     def __init__(self, pos, scores):
@@ -288,7 +288,7 @@ class _SortedScores:
         return np.hstack([zero, tp]), np.hstack([zero, fp])
 
 
-def _roc_statistics(sorted_scores, counts, fprs, grid=None):
+def roc_statistics(sorted_scores, counts, fprs, grid=None):
     """AUC ``(b,)``, sensitivity at ``fprs`` ``(b, m)`` and on ``grid`` for each resample.
 
     Resamples without a positive or without a negative give NaN.
@@ -310,7 +310,7 @@ def _roc_statistics(sorted_scores, counts, fprs, grid=None):
     return tuple(out)
 
 
-def _percentile_interval(samples, confidence, axis=0):
+def percentile_interval(samples, confidence, axis=0):
     """Percentile-bootstrap interval (lower, upper) along ``axis``, ignoring NaN resamples."""
     alpha = 1.0 - confidence
     with warnings.catch_warnings():
@@ -319,21 +319,21 @@ def _percentile_interval(samples, confidence, axis=0):
     return lo, hi
 
 
-def _warn_degenerate(n_bad, n_bootstrap, what):
+def warn_degenerate(n_bad, n_bootstrap, what):
     if n_bad:
         warnings.warn(f"{n_bad} of {n_bootstrap} bootstrap resamples {what} and were left out "
                       f"of the intervals", RuntimeWarning, stacklevel=3)
 
 
-def _roc_resampling(pos, groups):
-    """Keyword arguments of :func:`_bootstrap_counts` for ROC data."""
+def roc_resampling(pos, groups):
+    """Keyword arguments of :func:`bootstrap_counts` for ROC data."""
     if groups is None:
         return {"strata": [np.flatnonzero(pos), np.flatnonzero(~pos)]}, None
     unit_of_case, n_groups = _as_groups(groups, pos.shape[0])
     return {"unit_of_case": unit_of_case, "n_units": n_groups}, n_groups
 
 
-def _freeze(*arrays):
+def freeze(*arrays):
     for a in arrays:
         a.flags.writeable = False
 
@@ -377,9 +377,9 @@ def sensitivity_at_fpr(labels, scores, fpr):
     >>> sensitivity_at_fpr([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1], 0.25)
     0.75
     """
-    pos, scores = _check_binary(labels, scores)
-    at = _check_rates(fpr, "fpr", upper=1.0)
-    _, sens, _ = _roc_statistics(_SortedScores(pos, scores), np.ones((1, len(pos)), np.int64),
+    pos, scores = check_binary(labels, scores)
+    at = check_rates(fpr, "fpr", upper=1.0)
+    _, sens, _ = roc_statistics(SortedScores(pos, scores), np.ones((1, len(pos)), np.int64),
                                  at)
     return float(sens[0, 0]) if np.ndim(fpr) == 0 else sens[0]
 
@@ -426,7 +426,7 @@ def delong_auc_variance(labels, scores):
     under correlated receiver operating characteristic curves." IEEE Signal Processing
     Letters 21(11), 1389–1393, 2014.
     """
-    pos, scores = _check_binary(labels, scores)
+    pos, scores = check_binary(labels, scores)
     _, cov = _delong_components(pos, scores[None, :])
     return float(cov[0, 0])
 
@@ -440,8 +440,8 @@ def delong_auc_interval(labels, scores, *, confidence=0.95):
     -------
     (float, float)
     """
-    pos, scores = _check_binary(labels, scores)
-    confidence = _check_confidence(confidence)
+    pos, scores = check_binary(labels, scores)
+    confidence = check_confidence(confidence)
     auc, cov = _delong_components(pos, scores[None, :])
     half = scipy.stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(cov[0, 0])
     return float(max(auc[0] - half, 0.0)), float(min(auc[0] + half, 1.0))
@@ -471,8 +471,8 @@ def delong_test(labels, scores_a, scores_b):
     DeLong, E. R. et al. Biometrics 44(3), 837–845, 1988.
     Sun, X. & Xu, W. IEEE Signal Processing Letters 21(11), 1389–1393, 2014.
     """
-    pos, scores_a = _check_binary(labels, scores_a)
-    scores_b = _as_scores(scores_b, pos.shape[0], "scores_b")
+    pos, scores_a = check_binary(labels, scores_a)
+    scores_b = as_scores(scores_b, pos.shape[0], "scores_b")
     auc, cov = _delong_components(pos, np.vstack([scores_a, scores_b]))
     diff = auc[0] - auc[1]
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
@@ -527,38 +527,38 @@ def roc_analysis(labels, scores, *, groups=None, n_bootstrap=2000, confidence=0.
     DeLong, E. R. et al. Biometrics 44(3), 837–845, 1988.
     Tajbakhsh, N. et al. IEEE TMI 35(5), 1299–1312, 2016.
     """
-    pos, scores = _check_binary(labels, scores)
-    confidence = _check_confidence(confidence)
-    n_bootstrap = _check_n_bootstrap(n_bootstrap)
-    at = _check_rates(fprs, "fprs", upper=1.0)
+    pos, scores = check_binary(labels, scores)
+    confidence = check_confidence(confidence)
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
+    at = check_rates(fprs, "fprs", upper=1.0)
     if int(band_points) < 2:
         raise ValueError(f"band_points must be at least 2, got {band_points}")
-    resampling, n_groups = _roc_resampling(pos, groups)
+    resampling, n_groups = roc_resampling(pos, groups)
     rng = np.random.default_rng(seed)
 
     fpr, tpr, thresholds = roc_curve(pos, scores)
     auc = float(roc_auc_score(pos, scores))
-    sorted_scores = _SortedScores(pos, scores)
-    _, sens, _ = _roc_statistics(sorted_scores, np.ones((1, len(pos)), np.int64), at)
+    sorted_scores = SortedScores(pos, scores)
+    _, sens, _ = roc_statistics(sorted_scores, np.ones((1, len(pos)), np.int64), at)
 
     grid = np.linspace(0.0, 1.0, int(band_points))
     boot_auc, boot_sens, boot_band = [], [], []
-    for counts in _bootstrap_counts(rng, n_bootstrap, len(pos), **resampling):
-        a, s, g = _roc_statistics(sorted_scores, counts, at, grid)
+    for counts in bootstrap_counts(rng, n_bootstrap, len(pos), **resampling):
+        a, s, g = roc_statistics(sorted_scores, counts, at, grid)
         boot_auc.append(a)
         boot_sens.append(s)
         boot_band.append(g)
     boot_auc = np.concatenate(boot_auc)
-    _warn_degenerate(int(np.isnan(boot_auc).sum()), n_bootstrap, "contained a single class")
+    warn_degenerate(int(np.isnan(boot_auc).sum()), n_bootstrap, "contained a single class")
 
-    auc_ci = tuple(float(v) for v in _percentile_interval(boot_auc, confidence))
-    sens_lo, sens_hi = _percentile_interval(np.concatenate(boot_sens), confidence)
-    band_lo, band_hi = _percentile_interval(np.concatenate(boot_band), confidence)
+    auc_ci = tuple(float(v) for v in percentile_interval(boot_auc, confidence))
+    sens_lo, sens_hi = percentile_interval(np.concatenate(boot_sens), confidence)
+    band_lo, band_hi = percentile_interval(np.concatenate(boot_band), confidence)
 
     auc_ci_delong = delong_auc_interval(pos, scores, confidence=confidence)
 
     band = ROCBand(grid, band_lo, band_hi, confidence)
-    _freeze(fpr, tpr, thresholds, grid, band_lo, band_hi)
+    freeze(fpr, tpr, thresholds, grid, band_lo, band_hi)
     return ROCResult(
         fpr=fpr, tpr=tpr, thresholds=thresholds, auc=auc, auc_ci=auc_ci,
         auc_ci_delong=auc_ci_delong,

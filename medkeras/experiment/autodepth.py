@@ -9,8 +9,9 @@ far; the first depth that does not is where the search stops.
 import json
 import os
 
-from medkeras.experiment.runner import _atomic_json
-from medkeras.experiment.sweep import _check_config, cell_name, run_cell
+from medkeras.atomic import write_json_atomic
+from medkeras.experiment.results import cell_name
+from medkeras.experiment.sweep import check_sweep_config, run_cell
 from medkeras.models import BACKBONES
 
 
@@ -27,7 +28,7 @@ def choose_depth(task, config, out_dir, *, seed=0, log=print):
         test AUC) and ``reason``; also written to ``out_dir/auto_depth.json``.
     """
     os.makedirs(out_dir, exist_ok=True)
-    _check_config(out_dir, config, task)
+    check_sweep_config(out_dir, config, task)
     schemes = [s for s in BACKBONES[config.backbone].scheme_table() if s != "scratch"]
     curve, best, reason = [], None, "every depth improved: deepest tuning chosen"
     for scheme in schemes:
@@ -47,7 +48,7 @@ def choose_depth(task, config, out_dir, *, seed=0, log=print):
                       f"interval of {best['scheme']} (upper bound {best['val_auc_ci'][1]:.3f})")
             break
     result = {"chosen": best["scheme"], "reason": reason, "curve": curve}
-    _atomic_json(os.path.join(out_dir, "auto_depth.json"), result)
+    write_json_atomic(os.path.join(out_dir, "auto_depth.json"), result)
     _plot_curve(result, os.path.join(out_dir, "figures", "auto_depth.png"))
     return result
 

@@ -1,15 +1,32 @@
-"""Command-line pieces every application shares: sweep options, the experiment record,
-and one error policy (a user mistake prints ``error: …`` and exits 1, never a traceback)."""
+"""One command line for every application, built from its
+:class:`~medkeras.experiment.app.Application` declaration.
+
+``demo, sweep, train, evaluate, export, report`` with the same flags and meanings in every
+application, plus the application's own commands (its inference command).  One error
+policy: a user mistake prints ``error: …`` and exits 1, never a traceback.  Building the
+parser imports nothing heavy, so ``--help`` answers at once and without TensorFlow, and
+TensorFlow's C++ log lines are hidden unless ``TF_CPP_MIN_LOG_LEVEL`` says otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-__all__ = ["add_export_command", "add_training_options", "comma_floats", "comma_ints",
-           "comma_strings", "read_record", "record_experiment", "run_command", "sweep_config"]
+__all__ = ["BACKBONE_NAMES", "DEMO_SCHEMES", "application_main", "build_parser",
+           "comma_floats", "comma_ints", "comma_strings", "quiet_tensorflow", "run_command"]
+
+#: The backbones' command-line names (``medkeras.models.BACKBONES``, without importing it).
+BACKBONE_NAMES = ("squeezenet", "alexnet")
+#: The schemes of every application's demo.
+DEMO_SCHEMES = ("scratch", "FT:only conv10", "FT:conv1-conv10")
+
+
+def quiet_tensorflow():
+    """Hide TensorFlow's C++ info and warning lines (oneDNN notices, CPU features) unless
+    the user chose a level; call before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def comma_floats(text):
@@ -30,116 +47,181 @@ def comma_strings(text):
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def add_training_options(parser, *, epochs=10):
-    """Backbone, starting weights and the recipe's knobs of a sweep or a single run."""
-    parser.add_argument("--backbone", default="squeezenet", help="squeezenet or alexnet")
+def _schemes(text):
+    return "auto" if text.strip() == "auto" else comma_strings(text)
+
+
+def _add_option(parser, option, default):
+    kind = option.type or (type(default) if default is not None else str)
+    if kind is bool:
+        parser.add_argument(option.flag, dest=option.field, action="store_true",
+                            default=default, help=option.help)
+        return
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    text = option.help if default is None else f"{option.help} (default {shown})"
+    parser.add_argument(option.flag, dest=option.field, type=kind, default=default,
+                        choices=option.choices, help=text.replace("%", "%%"))
+
+
+def _add_data_options(parser, app, *, defaults):
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", help="your data: a folder (see the application's doc)")
+    if app.synthetic:
+        source.add_argument("--synthetic", default=app.synthetic[0], choices=app.synthetic,
+                            help=f"built-in synthetic data when no --data "
+                                 f"(default {app.synthetic[0]})")
+    if app.formats:
+        parser.add_argument("--format", default=app.formats[0], choices=app.formats,
+                            help=f"layout of --data (default {app.formats[0]})")
+    for option in app.options:
+        _add_option(parser, option, defaults.get(option.field))
+    parser.add_argument("--split-seed", type=int, default=defaults.get("seed", 0),
+                        help="seed of which patches or crops are drawn (default "
+                             f"{defaults.get('seed', 0)})")
+
+
+def _add_training_options(parser, *, epochs):
+    parser.add_argument("--backbone", default="squeezenet", choices=BACKBONE_NAMES)
     parser.add_argument("--weights", default="imagenet",
                         help="starting weights of fine-tuning: imagenet or a file")
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=epochs,
+                        help=f"at most this many epochs (default {epochs})")
+    parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--patience", type=int, default=5,
+                        help="epochs without a better validation AUC before stopping "
+                             "(default 5)")
+    parser.add_argument("--bootstrap", type=int, default=1000,
+                        help="bootstrap resamples of the confidence intervals (default 1000)")
+    parser.add_argument("--no-evaluate", action="store_true",
+                        help="train only; `evaluate` later")
 
 
-def sweep_config(args, *, schemes, fractions, seeds):
-    """A :class:`~medkeras.experiment.sweep.SweepConfig` from :func:`add_training_options`."""
+def _experiment_parser(commands, app, name, help, *, demo=False):
+    parser = commands.add_parser(name, help=help)
+    defaults = {**app.settings_defaults(), **(app.demo_settings if demo else {})}
+    parser.add_argument("--out", default=f"runs/{app.name}-demo" if demo else None,
+                        required=not demo, help="the sweep directory (resumable)")
+    _add_data_options(parser, app, defaults=defaults)
+    _add_training_options(parser, epochs=2 if demo else 10)
+    return parser
+
+
+def _grid_options(parser, app, *, schemes):
+    parser.add_argument("--schemes", type=_schemes, default=schemes,
+                        help='comma-separated, e.g. "scratch,FT:only conv10"; "auto": tune '
+                             "one block deeper while the validation AUC rises beyond its "
+                             "interval (default: "
+                             + (", ".join(schemes) if schemes else "all of the backbone's")
+                             + ")")
+    parser.add_argument("--fractions", type=comma_floats, default=(1.0,),
+                        help=f"training fractions of the {app.groups}, e.g. 1,0.5,0.25 (a "
+                             "small enough fraction trains on a single one)")
+    parser.add_argument("--seeds", type=comma_ints, default=(0,))
+
+
+def _run_experiment(app, args, *, schemes, fractions, seeds):
+    from medkeras.experiment.app import data_source, run_experiment
     from medkeras.experiment.runner import TrainConfig
     from medkeras.experiment.sweep import SweepConfig
 
-    return SweepConfig(backbone=args.backbone, schemes=schemes, fractions=fractions,
-                       seeds=seeds, weights=args.weights,
-                       train=TrainConfig(epochs=args.epochs, batch_size=args.batch,
-                                         patience=args.patience, tensorboard=False))
+    data = data_source(app, folder=args.data, format=getattr(args, "format", None),
+                       synthetic=getattr(args, "synthetic", None))
+    settings = app.make_settings(**{o.field: getattr(args, o.field) for o in app.options},
+                                 seed=args.split_seed)
+    auto = schemes == "auto"
+    config = SweepConfig(backbone=args.backbone, schemes=None if auto else schemes,
+                         fractions=fractions, seeds=seeds, weights=args.weights,
+                         train=TrainConfig(epochs=args.epochs, batch_size=args.batch,
+                                           patience=args.patience, tensorboard=False))
+    run_experiment(app, data, settings, config, args.out, auto_depth=auto,
+                   evaluate=not args.no_evaluate, n_bootstrap=args.bootstrap)
 
 
-def record_experiment(out, name, record):
-    """Write ``OUT/<name>`` (the data and settings an application's sweep used), or check
-    that a re-run uses the same: cells of two experiments must not mix."""
-    from medkeras.experiment.runner import record_or_check
+def _evaluate(app, args):
+    from medkeras.experiment.app import evaluate_experiment
 
-    path = os.path.join(out, name)
-    os.makedirs(out, exist_ok=True)
-    record_or_check(path, record, mismatch=f"{out} holds an experiment with other data or "
-                    f"settings ({path}); use another --out or remove it")
+    overrides = {o.field: getattr(args, o.field) for o in app.options
+                 if o.on_evaluate and getattr(args, o.field) is not None}
+    evaluate_experiment(app, args.directory, overrides=overrides, n_bootstrap=args.bootstrap)
 
 
-def read_record(directory, name):
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
-        raise ValueError(f"{directory}: no {name} here; is it this application's sweep "
-                         "directory?")
-    with open(path) as f:
-        return json.load(f)
+def _export(app, args):
+    from medkeras.experiment.app import read_record
+    from medkeras.experiment.sweep import export_cell
+
+    record = read_record(args.directory, app.record_name)
+    cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
+    export_cell(args.directory, cell, args.out, info={
+        "application": app.name, "settings": record["settings"], "classes": list(app.classes)})
+    print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → {args.out}")
 
 
-def add_sweep_and_train_commands(sub, *, add_options, run_sweep_command, groups):
-    """The ``sweep`` (every scheme × fraction × seed) and ``train`` (one scheme) subcommands
-    every application has: both call ``run_sweep_command(args, schemes=, fractions=,
-    seeds=)``; ``add_options(parser)`` adds the application's data and training options,
-    ``groups`` names what fractions count (``"videos"``, ``"patients"``)."""
-    sweep = sub.add_parser("sweep", help="every scheme × fraction × seed, then the evaluation")
-    sweep.add_argument("--out", required=True)
-    sweep.add_argument("--schemes", type=comma_strings, default=None,
-                       help='comma-separated, e.g. "scratch,FT:only conv10" (default: all of '
-                            "the backbone's: scratch and every depth of fine-tuning)")
-    sweep.add_argument("--fractions", type=comma_floats, default=(1.0,),
-                       help=f"training fractions of the {groups}, e.g. 1,0.5,0.25 (a small "
-                            f"enough fraction trains on a single one)")
-    sweep.add_argument("--seeds", type=comma_ints, default=(0,))
-    add_options(sweep)
-    sweep.set_defaults(run=lambda args: run_sweep_command(
-        args, schemes=args.schemes, fractions=args.fractions, seeds=args.seeds))
-
-    train = sub.add_parser("train", help="train one scheme")
-    train.add_argument("--out", required=True)
-    train.add_argument("--scheme", required=True, help='e.g. scratch, "FT:conv1-conv10"')
-    train.add_argument("--seed", type=int, default=0)
-    add_options(train)
-    train.set_defaults(run=lambda args: run_sweep_command(
-        args, schemes=(args.scheme,), fractions=(1.0,), seeds=(args.seed,)))
-    return sweep, train
-
-
-def sweep_then_evaluate(args, task, *, schemes, fractions, seeds, evaluate):
-    """What every application's sweep does once its data are a task: run the sweep into
-    ``args.out`` (resumable), free the patches, write the patch-level report, then call
-    ``evaluate()``, the application's own evaluation (FROC, ROC of frames, CIMT errors)."""
+def _report(args):
     from medkeras.experiment.report import write_report
-    from medkeras.experiment.sweep import run_sweep
 
-    run_sweep(task, sweep_config(args, schemes=schemes, fractions=fractions, seeds=seeds),
-              args.out)
-    del task
-    try:
-        print("patch-level report:", write_report(args.out, n_bootstrap=1000))
-    except ValueError as err:        # e.g. test patches of one class in a tiny demo
-        print(f"patch-level report skipped: {err}")
-    evaluate()
+    print("patch-level report:", write_report(args.directory, n_bootstrap=args.bootstrap))
 
 
-def add_export_command(sub, *, application, record_name, classes):
-    """The ``export DIR --scheme S [--fraction F] [--seed N] --out OUT`` subcommand: a finished
-    cell → ``model.keras``, a SavedModel and ``info.json`` carrying the application's name,
-    the settings of its experiment record ``record_name`` and the class names
-    (:func:`medkeras.experiment.sweep.export_cell`)."""
-    export = sub.add_parser("export", help="a trained cell → model.keras + SavedModel")
+def build_parser(app, *, description=None):
+    """The whole command line of ``app``."""
+    package = type(app).__module__.rpartition(".")[0]        # apps.x or medkeras.apps.x
+    run_as_module = os.path.basename(sys.argv[0]) in ("__main__.py", "-m", "-c")
+    parser = argparse.ArgumentParser(prog=f"python -m {package}" if run_as_module
+                                     else f"medkeras-{app.name}", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = _experiment_parser(commands, app, "demo", "a small sweep on built-in synthetic "
+                                                     "data (part of ./run demo)", demo=True)
+    demo.add_argument("--schemes", type=_schemes, default=DEMO_SCHEMES,
+                      help=f"default: {', '.join(DEMO_SCHEMES)}")
+    demo.set_defaults(run=lambda a: _run_experiment(app, a, schemes=a.schemes,
+                                                    fractions=(1.0,), seeds=(0,)))
+
+    sweep = _experiment_parser(commands, app, "sweep", "every scheme × fraction × seed, then "
+                                                       "the evaluation")
+    _grid_options(sweep, app, schemes=None)
+    sweep.set_defaults(run=lambda a: _run_experiment(app, a, schemes=a.schemes,
+                                                     fractions=a.fractions, seeds=a.seeds))
+
+    train = _experiment_parser(commands, app, "train", "train one cell (into a new or an "
+                                                       "existing sweep directory)")
+    train.add_argument("--scheme", required=True, help='e.g. scratch, "FT:conv1-conv10"')
+    train.add_argument("--fraction", type=float, default=1.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=lambda a: _run_experiment(app, a, schemes=(a.scheme,),
+                                                     fractions=(a.fraction,), seeds=(a.seed,)))
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a sweep directory again")
+    evaluate.add_argument("directory")
+    evaluate.add_argument("--bootstrap", type=int, default=1000)
+    for option in app.options:
+        if option.on_evaluate:
+            _add_option(evaluate, option, None)
+    evaluate.set_defaults(run=lambda a: _evaluate(app, a))
+
+    export = commands.add_parser("export", help="a trained cell → model.keras + SavedModel")
     export.add_argument("directory", help="the sweep directory")
     export.add_argument("--scheme", required=True)
     export.add_argument("--fraction", type=float, default=1.0)
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--out", required=True)
+    export.set_defaults(run=lambda a: _export(app, a))
 
-    def run(args):
-        from medkeras.experiment.sweep import export_cell
+    report = commands.add_parser("report", help="rebuild the patch-level report of a sweep "
+                                                "directory")
+    report.add_argument("directory")
+    report.add_argument("--bootstrap", type=int, default=1000)
+    report.set_defaults(run=_report)
 
-        record = read_record(args.directory, record_name)
-        cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
-        export_cell(args.directory, cell, args.out, info={
-            "application": application, "settings": record["settings"],
-            "classes": list(classes)})
-        print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → "
-              f"{args.out}")
+    app.add_commands(commands)
+    return parser
 
-    export.set_defaults(run=run)
+
+def application_main(app, argv=None, *, description=None):
+    """``main()`` of an application's command line."""
+    quiet_tensorflow()
+    return run_command(build_parser(app, description=description).parse_args(argv))
 
 
 def run_command(args):

@@ -2,9 +2,7 @@
 tuning wins, by how much, and how sure we are.  ``python -m medkeras report DIR`` rebuilds it
 from what the sweep left on disk."""
 
-import glob
 import html
-import json
 import os
 
 import numpy as np
@@ -12,50 +10,8 @@ import pandas as pd
 
 from medkeras.evaluation import (compare_at_operating_points, plot_boxplot, plot_roc,
                                  plot_training_curves, roc_analysis)
-
-
-def html_table(table):
-    """A pandas table as a plain HTML table (floats with 3 decimals), for the reports.
-
-    >>> html_table(pd.DataFrame({"model": ["a<b"], "auc": [0.91234]})).split("</tr>")[1]
-    '<tr><td>a&lt;b</td><td>0.912</td>'
-    """
-    def cell(value):
-        return html.escape(f"{value:.3f}" if isinstance(value, float) else str(value))
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                   for row in table.itertuples(index=False))
-    return ('<table border="1" cellpadding="4" style="border-collapse:collapse">'
-            f"<tr>{head}</tr>{body}</table>")
-
-
-def load_cells(out_dir):
-    """Finished cells: their records and test scores."""
-    cells = []
-    for path in sorted(glob.glob(os.path.join(out_dir, "cells", "*", "cell.json"))):
-        with open(path) as f:
-            record = json.load(f)
-        cell_dir = os.path.dirname(path)
-        with np.load(os.path.join(cell_dir, "test_scores.npz")) as saved:
-            record["test"] = {key: saved[key] for key in saved.files}
-        result_path = os.path.join(cell_dir, "run", "result.json")
-        with open(result_path) as f:
-            record["history"] = json.load(f)["history"]
-        cells.append(record)
-    return cells
-
-
-def _scheme_order(config, cells):
-    """The backbone's order: scratch (each initialisation), then shallow to deep tuning."""
-    from medkeras.experiment.sweep import scratch_label
-    from medkeras.models import BACKBONES
-
-    names = {c["scheme"] for c in cells}
-    ordered = [scratch_label(i) for i in config["sweep"]["scratch_inits"]]
-    ordered += [s for s in BACKBONES[config["sweep"]["backbone"]].scheme_table()
-                if s != "scratch"]
-    return [s for s in ordered if s in names]
+from medkeras.experiment.page import Page
+from medkeras.experiment.results import SweepResults
 
 
 def write_report(out_dir, *, n_bootstrap=2000):
@@ -63,18 +19,15 @@ def write_report(out_dir, *, n_bootstrap=2000):
 
     Returns the path of the report.
     """
-    config_path = os.path.join(out_dir, "config.json")
-    if not os.path.exists(config_path):
-        raise FileNotFoundError(f"{out_dir} is not a sweep directory (no config.json)")
-    with open(config_path) as f:
-        config = json.load(f)
-    cells = load_cells(out_dir)
+    results = SweepResults(out_dir)
+    config = results.config
+    cells = [{**c.record, "test": c.test(), "history": c.history()} for c in results.cells]
     figures_dir = os.path.join(out_dir, "figures")
     os.makedirs(figures_dir, exist_ok=True)
     if not cells:
-        return _write_html(out_dir, config, None, [], [], "No finished cells yet.")
+        return _write_html(results, None, [], [], "No finished cells yet.")
 
-    schemes = _scheme_order(config, cells)
+    schemes = results.schemes
     full = max(c["fraction"] for c in cells)
     first_seed = min(c["seed"] for c in cells)
     main = {c["scheme"]: c for c in cells if c["fraction"] == full and c["seed"] == first_seed}
@@ -140,7 +93,7 @@ def write_report(out_dir, *, n_bootstrap=2000):
             n_bootstrap=n_bootstrap)
         comparisons.to_csv(os.path.join(out_dir, "comparisons.csv"), index=False)
     verdict = _verdict(analyses, comparisons)
-    return _write_html(out_dir, config, table, figures, comparisons, verdict)
+    return _write_html(results, table, figures, comparisons, verdict)
 
 
 def _verdict(analyses, comparisons):
@@ -164,43 +117,26 @@ def _verdict(analyses, comparisons):
     return text
 
 
-def _not_run(out_dir):
-    """A paragraph naming the cells the sweep skipped, and why (from ``results.csv``)."""
-    path = os.path.join(out_dir, "results.csv")
-    if not os.path.exists(path):
+def _not_run(results):
+    """A paragraph naming the cells the sweep skipped, and why."""
+    skipped = results.skipped()
+    if not skipped:
         return ""
-    results = pd.read_csv(path)
-    if "note" not in results:
-        return ""
-    skipped = results[results["note"].fillna("").str.startswith("skipped")]
-    if not len(skipped):
-        return ""
-    names = ", ".join(dict.fromkeys(skipped["scheme"]))
-    reasons = "; ".join(dict.fromkeys(n[len("skipped: "):] for n in skipped["note"]))
-    return f"<p><b>Not run:</b> {html.escape(names)}. {html.escape(reasons)}</p>"
+    names = ", ".join(dict.fromkeys(scheme for scheme, _ in skipped))
+    reasons = "; ".join(dict.fromkeys(reason for _, reason in skipped))
+    return f" <b>Not run:</b> {html.escape(names)}. {html.escape(reasons)}"
 
 
-def _write_html(out_dir, config, table, figures, comparisons, verdict):
-    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
-             f"<title>medkeras: {html.escape(config['task'])}</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;"
-             "padding:3px 6px}img{max-width:100%}</style></head><body>",
-             f"<h1>{html.escape(config['task'])}: full training or fine-tuning?</h1>",
-             f"<p>{verdict}</p>", _not_run(out_dir)]
+def _write_html(results, table, figures, comparisons, verdict):
+    out_dir = results.directory
+    page = Page(f"{results.task}: full training or fine-tuning?",
+                answer=verdict + _not_run(results))
     if table is not None:
-        parts += ["<h2>Test set, all training data</h2>",
-                  table.to_html(index=False, float_format=lambda v: f"{v:.3f}")]
+        page.add_table("Test set, all training data", table)
     for caption, path in figures:
-        parts += [f"<h2>{html.escape(caption)}</h2>",
-                  f"<img src='{html.escape(os.path.relpath(path, out_dir))}'>"]
+        page.add_figure(caption, path, relative_to=out_dir)
     if len(comparisons):
-        parts += ["<h2>Pairwise comparisons (paired bootstrap over cases; DeLong for AUC)</h2>",
-                  comparisons.to_html(index=False, float_format=lambda v: f"{v:.3g}")]
-    parts += ["<h2>Configuration</h2>",
-              f"<pre>{html.escape(json.dumps(config, indent=2))}</pre></body></html>"]
-    path = os.path.join(out_dir, "report.html")
-    with open(path + ".partial", "w") as f:
-        f.write("\n".join(parts))
-    os.replace(path + ".partial", path)
-    return path
+        page.add_table("Pairwise comparisons (paired bootstrap over cases; DeLong for AUC)",
+                       comparisons)
+    page.add_configuration(results.config)
+    return page.write(os.path.join(out_dir, "report.html"))

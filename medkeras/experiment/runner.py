@@ -12,6 +12,7 @@ import time
 import keras
 import numpy as np
 
+from medkeras.atomic import write_json_atomic
 from medkeras.experiment.cache import compute_features, split_frozen_prefix
 from medkeras.training import paper_optimizer
 
@@ -152,13 +153,6 @@ def environment():
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
-def _atomic_json(path, value):
-    partial = path + ".partial"
-    with open(partial, "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(partial, path)
-
-
 def record_or_check(path, record, *, mismatch):
     """Write ``record`` as JSON at ``path`` the first time; on later runs, raise
     ``ValueError(mismatch)`` unless the file holds the same record (as read back: tuples
@@ -169,7 +163,7 @@ def record_or_check(path, record, *, mismatch):
             if json.load(f) != record:
                 raise ValueError(mismatch)
     else:
-        _atomic_json(path, record)
+        write_json_atomic(path, record)
 
 
 class _EpochBookkeeping(keras.callbacks.Callback):
@@ -220,7 +214,7 @@ def _save_checkpoint(run_dir, model, optimizer, state):
     optimizer.save_own_variables(store)
     np.savez(os.path.join(staging, "optimizer.npz"), **store)
     np.savez(os.path.join(staging, "rng.npz"), **_rng_states(model))
-    _atomic_json(os.path.join(staging, "state.json"), state)
+    write_json_atomic(os.path.join(staging, "state.json"), state)
     final = os.path.join(run_dir, "checkpoint")
     old = os.path.join(run_dir, "checkpoint.old")
     if os.path.exists(final):
@@ -280,7 +274,7 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     if len(x_train) != len(y_train) or len(x_val) != len(y_val):
         raise ValueError("patches and labels differ in length")
     os.makedirs(run_dir, exist_ok=True)
-    _atomic_json(os.path.join(run_dir, "config.json"), {
+    write_json_atomic(os.path.join(run_dir, "config.json"), {
         "scheme": scheme, "model": type(model).__name__, "model_config": model.get_config(),
         "train": dataclasses.asdict(config), "n_train": int(len(y_train)),
         "n_validation": int(len(y_val)), "environment": environment()})
@@ -357,5 +351,5 @@ def _finish(model, scheme, state, run_dir, cached):
     result = TrainResult(scheme=scheme, best_val_auc=state["best_val_auc"],
                          best_epoch=state["best_epoch"], epochs_run=state["epoch"] + 1,
                          seconds=state["seconds"], history=state["history"], cached=cached)
-    _atomic_json(os.path.join(run_dir, "result.json"), dataclasses.asdict(result))
+    write_json_atomic(os.path.join(run_dir, "result.json"), dataclasses.asdict(result))
     return result

@@ -9,7 +9,6 @@ last epoch (:func:`medkeras.experiment.runner.train_scheme`).
 import dataclasses
 import json
 import os
-import re
 
 import numpy as np
 import pandas as pd
@@ -18,9 +17,10 @@ from medkeras.data.patches import predict_in_chunks
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
 from medkeras.evaluation import delong_auc_interval
 from medkeras.models import BACKBONES
-from medkeras.experiment.runner import (TrainConfig, _atomic_json, environment,
-                                        load_best_val_scores, positive_scores,
-                                        record_or_check, train_scheme)
+from medkeras.atomic import write_json_atomic
+from medkeras.experiment.results import cell_name, parse_label, scratch_label
+from medkeras.experiment.runner import (TrainConfig, environment, load_best_val_scores,
+                                        positive_scores, record_or_check, train_scheme)
 
 
 
@@ -106,22 +106,6 @@ def build_model(backbone, *, classes, weights=None, init=None, seed=None):
     return BACKBONES[backbone](classes=classes, weights=weights, seed=seed, **options)
 
 
-def scratch_label(init):
-    return "scratch" if init is None else f"scratch ({init})"
-
-
-def parse_label(label):
-    """A cell label → (the model's scheme, the scratch initialisation or None)."""
-    if label.startswith("scratch (") and label.endswith(")"):
-        return "scratch", label[len("scratch ("):-1]
-    return label, None
-
-
-def cell_name(scheme, fraction, seed):
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", scheme).strip("-").lower()
-    return f"{slug}__f{fraction:g}__s{seed}"
-
-
 def unit_scores(probabilities, units, positive_classes):
     """Mean positive probability per unit (candidate/frame), units in sorted order."""
     positive = positive_scores(probabilities, positive_classes)
@@ -154,9 +138,17 @@ def schemes_of(config, task):
     return labels
 
 
-def _check_config(out_dir, config, task):
+#: What may differ between runs into one sweep directory: which cells they add.
+GRID = ("schemes", "fractions", "seeds")
+
+
+def check_sweep_config(out_dir, config, task):
+    """Record the sweep's configuration in ``out_dir/config.json``, or check that the one
+    there is the same (which cells to run aside: a later ``train`` may add a scheme, a
+    fraction or a seed to a sweep directory, but never mix two recipes or two tasks)."""
     path = os.path.join(out_dir, "config.json")
-    record = {"task": task.name, "sweep": config.to_json(), "positive_classes":
+    sweep = {key: value for key, value in config.to_json().items() if key not in GRID}
+    record = {"task": task.name, "sweep": sweep, "positive_classes":
               list(task.positive_classes), "classes": task.classes}
     record_or_check(path, record, mismatch=f"{out_dir} holds a different sweep ({path}); use "
                     "another output directory or remove it")
@@ -214,7 +206,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
               else float("nan"),
               "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
               "n_test_units": int(len(units))}
-    _atomic_json(cell_path, record)
+    write_json_atomic(cell_path, record)
     return record
 
 
@@ -229,8 +221,8 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
     from tqdm.auto import tqdm
 
     os.makedirs(out_dir, exist_ok=True)
-    _check_config(out_dir, config, task)
-    _atomic_json(os.path.join(out_dir, "environment.json"), environment())
+    check_sweep_config(out_dir, config, task)
+    write_json_atomic(os.path.join(out_dir, "environment.json"), environment())
     schemes = schemes_of(config, task)
     cells = [(scheme, fraction, seed) for fraction in config.fractions for seed in config.seeds
              for scheme in schemes]
@@ -265,22 +257,20 @@ def _skipped(scheme, fraction, seed, reason):
 def load_cell_model(sweep_dir, cell):
     """The model of a finished sweep cell, its best weights in.
 
-    ``cell`` has the cell's ``scheme``, ``fraction`` and ``seed`` (e.g. its ``cell.json``).
+    ``cell`` has the cell's ``scheme``, ``fraction`` and ``seed`` (a
+    :class:`~medkeras.experiment.results.Cell`'s ``key``, or its ``cell.json``).
     """
+    from medkeras.experiment.results import SweepResults
     from medkeras.experiment.runner import load_best_weights
 
-    with open(os.path.join(sweep_dir, "config.json")) as f:
-        config = json.load(f)
-    run_dir = os.path.join(sweep_dir, "cells",
-                           cell_name(cell["scheme"], cell["fraction"], cell["seed"]), "run")
-    if not os.path.exists(os.path.join(run_dir, "result.json")):
-        raise ValueError(f"{sweep_dir} has no finished cell {cell['scheme']!r} (fraction "
-                         f"{cell['fraction']:g}, seed {cell['seed']})")
-    scheme, init = parse_label(cell["scheme"])
-    model = build_model(config["sweep"]["backbone"], classes=config["classes"],
-                        weights=None if scheme == "scratch" else config["sweep"]["weights"],
-                        init=init, seed=cell["seed"])
-    load_best_weights(model, run_dir)
+    results = SweepResults(sweep_dir)
+    found = results.cell(cell["scheme"], cell["fraction"], cell["seed"])
+    scheme, init = parse_label(found.scheme)
+    sweep = results.config["sweep"]
+    model = build_model(sweep["backbone"], classes=results.config["classes"],
+                        weights=None if scheme == "scratch" else sweep["weights"],
+                        init=init, seed=found.seed)
+    load_best_weights(model, found.run_dir)
     return model
 
 
@@ -295,5 +285,5 @@ def export_cell(sweep_dir, cell, out, *, info):
     os.makedirs(out, exist_ok=True)
     model.save(os.path.join(out, "model.keras"))
     export_saved_model(model, os.path.join(out, "saved_model"), metadata=info)
-    _atomic_json(os.path.join(out, "info.json"), {"cell": cell, **info})
+    write_json_atomic(os.path.join(out, "info.json"), {"cell": cell, **info})
     return out

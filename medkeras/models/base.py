@@ -113,7 +113,7 @@ class TunableModel(keras.Model):
             return
         if weights == "imagenet":
             from medkeras.weights import imagenet_weights
-            weights = imagenet_weights(self.name_in_zoo)
+            weights = imagenet_weights(self.name_in_zoo, self.caffe_specs)
             assign_weights(self, _without_mismatched_head(self, weights),
                            source=f"{self.name_in_zoo} ImageNet weights")
             return

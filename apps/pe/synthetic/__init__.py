@@ -30,7 +30,7 @@ Modules (each imports only those above it in this list):
 * :mod:`~apps.pe.synthetic.tubes`: :func:`synthetic_tubes_volume`;
 * :mod:`~apps.pe.synthetic.cadpe`: CAD-PE cases in (the evidence for the label convention,
   :func:`ctpa_case`, cropping and resampling) and files out (:func:`write_case`,
-  :func:`generate_folder`), through :mod:`apps.pe.volumes`.
+  :func:`generate_folder`, :func:`generate_tubes`), through :mod:`apps.pe.volumes`.
 
 Conventions: arrays are indexed ``(z, y, x)`` = (slice, row, column); ``spacing`` is
 ``(z, y, x)`` in mm (as in :mod:`apps.pe.volumes`).
@@ -48,7 +48,7 @@ True
 """
 
 from .cadpe import (GENERATOR_VERSION, case_seed, crop_to_lungs, ctpa_case, generate_folder,
-                    list_cases, load_cadpe_case, resample_labels, write_case)
+                    generate_tubes, list_cases, load_cadpe_case, resample_labels, write_case)
 from .emboli import (ARTERY_LABEL, VEIN_LABEL, Embolus, EmbolusShape, SyntheticCT,
                      embolus_shapes, synthesize_ctpa)
 from .intensity import DEFAULT_RANGES
@@ -59,5 +59,5 @@ __all__ = [
     "Embolus", "EmbolusShape", "SyntheticCT",
     "embolus_shapes", "synthesize_ctpa", "synthetic_tubes_volume",
     "crop_to_lungs", "resample_labels", "list_cases", "case_seed", "load_cadpe_case",
-    "ctpa_case", "write_case", "generate_folder",
+    "ctpa_case", "write_case", "generate_folder", "generate_tubes",
 ]

@@ -1,14 +1,15 @@
 """CAD-PE input and the files out: synthetic CTPA on the vessel labels of real scans.
 
 Part of :mod:`apps.pe.synthetic`, the top of its imports (it uses
-:mod:`~apps.pe.synthetic.emboli` and :mod:`~apps.pe.synthetic.intensity`; files go through
-:mod:`apps.pe.volumes`).  :func:`ctpa_case` reads one case's vessel labels and lung mask
-(:func:`load_cadpe_case`), optionally crops (:func:`crop_to_lungs`) and resamples them
-(:func:`resample_labels`) and draws its synthetic CTPA; :func:`write_case` writes a
-:class:`~apps.pe.synthetic.SyntheticCT` (from here or from
-:func:`~apps.pe.synthetic.synthetic_tubes_volume`) as NIfTI volumes and a JSON record;
-:func:`generate_folder` does that for every case of a folder, reproducibly
-(:func:`case_seed`) and resumably.
+:mod:`~apps.pe.synthetic.emboli`, :mod:`~apps.pe.synthetic.intensity` and
+:mod:`~apps.pe.synthetic.tubes`; files go through :mod:`apps.pe.volumes`).
+:func:`ctpa_case` reads one case's vessel labels and lung mask (:func:`load_cadpe_case`),
+optionally crops (:func:`crop_to_lungs`) and resamples them (:func:`resample_labels`) and
+draws its synthetic CTPA; :func:`write_case` writes a :class:`~apps.pe.synthetic.SyntheticCT`
+(from here or from :func:`~apps.pe.synthetic.synthetic_tubes_volume`) as NIfTI volumes and
+a JSON record; :func:`generate_folder` does that for every case of a folder, reproducibly
+(:func:`case_seed`) and resumably; :func:`generate_tubes` writes a folder of fully synthetic
+tube volumes (the built-in ``--synthetic`` data of the PE application).
 
 The anatomy comes from the vessel and lung labels of real CTPA scans (CAD-PE challenge data,
 González et al., "Computer Aided Detection for Pulmonary Embolism Challenge (CAD-PE)",
@@ -52,9 +53,11 @@ from ..volumes import Volume, lps_affine, write_nifti_atomic
 from .emboli import (ARTERY_LABEL, VEIN_LABEL, SyntheticCT, embolus_shapes, nifti_files,
                      nifti_stem, read_labels, synthesize_ctpa)
 from .intensity import bbox, check_number, check_seed, check_spacing
+from .tubes import synthetic_tubes_volume
 
 __all__ = ["GENERATOR_VERSION", "case_seed", "crop_to_lungs", "ctpa_case", "generate_folder",
-           "list_cases", "load_cadpe_case", "resample_labels", "write_case"]
+           "generate_tubes", "list_cases", "load_cadpe_case", "resample_labels",
+           "write_case"]
 
 #: Written into every case's JSON; bump when the model changes what a seed produces.
 GENERATOR_VERSION = "1.0"
@@ -383,3 +386,23 @@ def generate_folder(vessels_dir, emboli_dir, out_dir, *, cases=None, seed=0, pro
             del case
         written[case_id] = out_dir / f"{name}.json"
     return written
+
+
+def generate_tubes(out_dir, n, *, seed=0, shape=(64, 96, 96)):
+    """Write ``n`` fully synthetic tube volumes (:func:`synthetic_tubes_volume`, seeds
+    ``seed``, ``seed + 1``, …, 2 to 4 emboli each) into ``out_dir`` as
+    ``tubes000``, ``tubes001``, … (files as in :func:`write_case`); volumes already there
+    (their JSON written) are kept.  Returns ``out_dir``."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    out_dir = pathlib.Path(out_dir)
+    for i in range(n):
+        name = f"tubes{i:03d}"
+        if not (out_dir / f"{name}.json").exists():
+            with warnings.catch_warnings():     # "placed 3 of 4 emboli": fine for a demo
+                warnings.simplefilter("ignore", RuntimeWarning)
+                case = synthetic_tubes_volume(seed=seed + i, shape=shape, n_emboli=(2, 4))
+            write_case(case, out_dir, name)
+    return out_dir

@@ -1,0 +1,30 @@
+"""Files written whole or not at all: a temporary file, then one rename.
+
+An interrupted run (a kill, a full disk) leaves either the old file or the new one, never
+half of one, so every result medkeras writes can be trusted when it exists.
+"""
+
+import json
+import os
+
+__all__ = ["write_csv_atomic", "write_json_atomic", "write_text_atomic"]
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` (UTF-8) to ``path``; its folder is created."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(partial, path)
+    return path
+
+
+def write_json_atomic(path, value):
+    """Write ``value`` as indented JSON to ``path``."""
+    return write_text_atomic(path, json.dumps(value, indent=2))
+
+
+def write_csv_atomic(path, table):
+    """Write a pandas table to ``path`` as CSV, without its index."""
+    return write_text_atomic(path, table.to_csv(index=False))

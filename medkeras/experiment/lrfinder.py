@@ -1,0 +1,127 @@
+"""The learning-rate range test: a fair rate for a recipe that has none (training from
+scratch), chosen on the training split in a short run.
+
+Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017, §3.3: train a few
+hundred steps while the rate grows exponentially from tiny to large; the loss first stays
+put, then falls, then diverges.  The rate to train with is where it falls fastest.  Here:
+
+1. ``steps`` steps of the run's own optimizer (SGD with momentum and Caffe's multipliers),
+   the rate from ``start`` to ``stop`` on a log scale, batches of the training split in a
+   seeded order;
+2. the loss smoothed by an exponential moving average (bias-corrected), the test stopped
+   once it exceeds 4× its minimum or is not finite (divergence);
+3. the chosen rate: where the smoothed loss falls fastest against log(rate), looked for
+   only before the minimum of the smoothed loss (past it, training is diverging).
+
+The model's weights are put back afterwards: the test leaves no trace but its record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+__all__ = ["RangeTest", "learning_rate_range_test", "steepest_descent_rate"]
+
+
+@dataclasses.dataclass
+class RangeTest:
+    """The result: the ``chosen`` rate, every ``rates``/``losses`` step and the ``smoothed``
+    loss, and whether the loss ``diverged`` before ``stop``."""
+    chosen: float
+    rates: list
+    losses: list
+    smoothed: list
+    diverged: bool
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+
+def _smooth(losses, beta):
+    average, smoothed = 0.0, []
+    for i, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * loss
+        smoothed.append(average / (1 - beta ** i))
+    return np.asarray(smoothed)
+
+
+def steepest_descent_rate(rates, smoothed, *, skip=5):
+    """The rate at which ``smoothed`` (the loss) falls fastest against log(rate), searched
+    before the loss's minimum; the first ``skip`` steps (the average still warming up) are
+    left out.
+
+    >>> rates = np.logspace(-5, 0, 51)
+    >>> loss = 1 / (1 + np.exp(4 * (np.log10(rates) + 2)))   # falls fastest at 1e-2
+    >>> float(steepest_descent_rate(rates, loss))
+    0.01
+    """
+    rates, smoothed = np.asarray(rates, float), np.asarray(smoothed, float)
+    end = int(np.argmin(smoothed)) + 1
+    if end - skip < 3:
+        skip = 0
+    if end < 3:
+        return float(rates[max(end - 1, 0)] / 10)     # fell from the start: stay well below
+    slopes = np.gradient(smoothed[:end], np.log(rates[:end]))
+    return float(rates[skip + int(np.argmin(slopes[skip:]))])
+
+
+def learning_rate_range_test(model, x, y, *, optimizer, batch_size=64, steps=100,
+                             start=1e-6, stop=1.0, seed=0, beta=0.9, loss=None,
+                             progress=False):
+    """Run the range test on ``model`` (compiled here with ``optimizer``, weights restored).
+
+    Parameters
+    ----------
+    model : keras.Model
+        With its trainable layers set as the run will train them.
+    x, y : arrays
+        Training patches and labels (a seeded order of them is cycled through).
+    optimizer : keras.optimizers.Optimizer
+        The run's optimizer (its rate is overwritten at every step).
+    steps, start, stop : the schedule of the test.
+    seed : int
+    beta : float
+        Smoothing of the loss.
+    loss : the loss (default sparse categorical cross-entropy).
+
+    Returns
+    -------
+    RangeTest
+    """
+    import keras
+
+    if steps < 10 or not 0 < start < stop:
+        raise ValueError(f"the range test needs steps >= 10 and 0 < start < stop; got "
+                         f"steps={steps}, start={start}, stop={stop}")
+    saved = [w.copy() for w in model.get_weights()]
+    rates = np.geomspace(start, stop, steps)
+    optimizer.learning_rate = float(rates[0])
+    model.compile(optimizer=optimizer, loss=loss or "sparse_categorical_crossentropy")
+    rng = np.random.default_rng([seed, 7])
+    order = rng.permutation(len(y))
+    y = np.asarray(y)
+    losses, best, diverged = [], math.inf, False
+    iterator = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(iterator, desc="learning-rate range test", unit="step")
+    for step in iterator:
+        optimizer.learning_rate.assign(float(rates[step]))
+        first = (step * batch_size) % len(order)
+        rows = np.sort(np.take(order, np.arange(first, first + batch_size), mode="wrap"))
+        value = float(model.train_on_batch(np.asarray(x[rows]), y[rows]))
+        losses.append(value)
+        smoothed = _smooth(losses, beta)[-1]
+        best = min(best, smoothed)
+        if not math.isfinite(value) or smoothed > 4 * best:
+            diverged = True
+            break
+    model.set_weights(saved)
+    finite = [v if math.isfinite(v) else 1e30 for v in losses]
+    smoothed = _smooth(finite, beta)
+    chosen = steepest_descent_rate(rates[:len(losses)], smoothed)
+    return RangeTest(chosen=chosen, rates=rates[:len(losses)].tolist(), losses=losses,
+                     smoothed=smoothed.tolist(), diverged=diverged)
