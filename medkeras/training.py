@@ -92,9 +92,15 @@ def paper_optimizer(model, scheme, *, steps_per_epoch, learning_rate=None,
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {list(model.schemes)}")
     if learning_rate is None:
         learning_rate = model.default_learning_rate
-    multipliers = {} if scheme == SCRATCH else {model.head: new_layer_multiplier}
     return CaffeSGD(epoch_decay(learning_rate, steps_per_epoch, decay), momentum,
-                    layer_multipliers=multipliers, l2=l2)
+                    layer_multipliers=scheme_multipliers(model, scheme, new_layer_multiplier),
+                    l2=l2)
+
+
+def scheme_multipliers(model, scheme, new_layer_multiplier=10.0):
+    """Caffe's per-layer learning-rate multipliers of a scheme: none for ``scratch``, the
+    new classifier ×``new_layer_multiplier`` when fine-tuning."""
+    return {} if scheme == SCRATCH else {model.head: new_layer_multiplier}
 
 
 def compile_for_scheme(model, scheme, *, steps_per_epoch, jit_compile="auto", metrics=None,

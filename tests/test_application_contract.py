@@ -110,6 +110,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert "patches must be an integer >= 8" in capsys.readouterr().err
     assert _main("sweep", "--out", tmp_path / "s", "--data", tmp_path / "missing") == 1
     assert "not a folder" in capsys.readouterr().err
+    assert _main("sweep", "--out", tmp_path / "s", "--scratch-inits", "uniformish") == 1
+    assert "init must be one of" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _main("sweep", "--out", tmp_path / "s", "--backbone", "resnet")
     assert "invalid choice" in capsys.readouterr().err

@@ -125,6 +125,17 @@ def test_early_stopping(tmp_path):
     _, result = trained_weights("FT:only conv10", True, tmp_path / "run", epochs=30,
                                 patience=2, learning_rate=0.0)  # nothing can improve
     assert result.epochs_run == 1 + 2  # best at epoch 0, then patience (2) epochs without gain
+    assert result.status == "converged"
+    _, capped = trained_weights("FT:only conv10", True, tmp_path / "capped", epochs=2,
+                                patience=2, learning_rate=0.0)
+    assert capped.epochs_run == 2 and capped.status == "not converged"  # the cap stopped it
+
+
+def test_a_run_whose_loss_blows_up_is_stopped_and_reported_diverged(tmp_path):
+    _, result = trained_weights("scratch", False, tmp_path / "run", epochs=5,
+                                learning_rate=1e8)
+    assert result.diverged and result.status == "diverged" and result.epochs_run < 5
+    assert (tmp_path / "run" / "best.npz").exists()           # the run's files are whole
 
 
 def test_validation_needs_both_classes(tmp_path):

@@ -39,6 +39,7 @@ def pretrained_file(tmp_path):
 
 
 def sweep_config(tmp_path, **kw):
+    kw.setdefault("range_test_steps", 10)       # scratch's rate: a (short) range test
     return SweepConfig(backbone="squeezenet", weights=pretrained_file(tmp_path),
                        train=TrainConfig(epochs=1, batch_size=8, tensorboard=False), **kw)
 
@@ -60,7 +61,7 @@ def test_sweep_end_to_end_with_report(tmp_path):
     assert list(metrics["scheme"]) == ["scratch", "FT:only conv10", "FT:fire8-conv10"]
     comparisons = pd.read_csv(out / "comparisons.csv")
     assert len(comparisons) == 3 * 3  # three pairs at three FPRs
-    assert "Best scheme" in text
+    assert "the best scheme is" in text and "Every run" in text
     assert json.loads((out / "environment.json").read_text())["keras"]
 
 
@@ -78,42 +79,40 @@ def test_sweep_refuses_a_directory_of_another_sweep(tmp_path):
     assert len(list((tmp_path / "s" / "cells").iterdir())) == 2
 
 
-SWEEP_SCRIPT = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {root!r})
-    from tests.test_experiment_sweep import tiny_task, sweep_config
-    import pathlib
-    from medkeras.experiment.sweep import run_sweep
-    run_sweep(tiny_task(), sweep_config(pathlib.Path({tmp!r}), schemes=("scratch", "FT:only conv10"),
-              fractions=(1.0, 0.5)), {out!r}, log=None)
-""")
+def test_a_run_stopped_by_the_cap_is_not_converged_and_extend_continues_it_exactly(tmp_path):
+    from medkeras.experiment.results import SweepResults
 
+    def config(epochs, patience=5):
+        c = sweep_config(tmp_path, schemes=("scratch", "FT:only conv10"))
+        c.train = TrainConfig(epochs=epochs, batch_size=8, patience=patience,
+                              tensorboard=False)
+        return c
 
-def test_killed_sweep_resumes_only_what_is_missing(tmp_path):
-    out = tmp_path / "sweep"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script = SWEEP_SCRIPT.format(root=root, tmp=str(tmp_path), out=str(out))
-    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if len(list(out.glob("cells/*/cell.json"))) >= 1:
-            break
-        time.sleep(0.2)
-    assert process.poll() is None, "the sweep ended before it could be killed"
-    time.sleep(1.0)  # let the next cell get under way
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("cells/*/cell.json")}
-    assert 1 <= len(finished) < 4
-    for path in out.rglob("*.json"):
-        json.loads(path.read_text())  # nothing half-written
-    assert not list(out.rglob("*.partial*")) or all(p.name.startswith("checkpoint")
-                                                     for p in out.rglob("*.partial*"))
-    table = run_sweep(tiny_task(), sweep_config(tmp_path, schemes=("scratch", "FT:only conv10"),
-                                                fractions=(1.0, 0.5)), str(out), log=None)
-    assert len(table) == 4 and table["test_auc"].notna().all()
-    for name, mtime in finished.items():  # finished cells were not run again
-        assert (out / "cells" / name / "cell.json").stat().st_mtime_ns == mtime
+    short = tmp_path / "short"
+    table = run_sweep(tiny_task(), config(1), str(short), log=None)
+    assert table["status"].tolist() == ["not converged"] * 2
+    assert [c.status for c in SweepResults(short).cells] == ["not converged"] * 2
+    record = json.loads((short / "cells" / "scratch__f1__s0" / "cell.json").read_text())
+    assert record["learning_rate_source"] == "learning-rate range test"
+    assert json.loads((short / "cells" / "scratch__f1__s0" / "range_test.json").read_text())[
+        "chosen"] == record["learning_rate"]
+    report = open(write_report(str(short), n_bootstrap=50)).read()
+    assert "not converged" in report and "Inconclusive" in report
+    with pytest.raises(ValueError, match="larger epoch cap"):
+        run_sweep(tiny_task(), config(1), str(short), log=None, extend=True)
+    # Extended to 3 epochs, the runs equal runs that had a cap of 3 from the start.
+    run_sweep(tiny_task(), config(3), str(short), log=None, extend=True)
+    straight = tmp_path / "straight"
+    run_sweep(tiny_task(), config(3), str(straight), log=None)
+    for cell in ("scratch__f1__s0", "ft-only-conv10__f1__s0"):
+        extended, direct = (json.loads((d / "cells" / cell / "cell.json").read_text())
+                            for d in (short, straight))
+        assert extended["epochs_run"] == direct["epochs_run"] == 3
+        for name in ("test_scores.npz", "run/best.npz"):
+            with np.load(short / "cells" / cell / name) as a, \
+                    np.load(straight / "cells" / cell / name) as b:
+                for key in a.files:
+                    np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_auto_depth_stops_when_the_gain_is_inside_the_interval(tmp_path, monkeypatch):
@@ -139,7 +138,8 @@ def test_auto_depth_stops_when_the_gain_is_inside_the_interval(tmp_path, monkeyp
 
 def test_scratch_initialisations_are_separate_cells(tmp_path):
     """The paper's Fig. 10: scratch with Gaussian, Xavier and MSRA initialisation."""
-    config = sweep_config(tmp_path, schemes=("scratch",), scratch_inits=("gaussian", "he"))
+    config = sweep_config(tmp_path, schemes=("scratch",), scratch_inits=("gaussian", "he"),
+                          scratch_learning_rate=0.001)   # the initialisations, not the rate
     table = run_sweep(tiny_task(), config, str(tmp_path / "s"), log=None)
     assert list(table["scheme"]) == ["scratch (gaussian)", "scratch (msra)"]
     kernels = []
@@ -172,3 +172,24 @@ def test_cells_of_a_seed_share_validation_and_nest_their_training_groups():
         previous = set(groups[train])
     assert len(set(groups[splits[0.01][0]])) == 1                  # a single patient trains
     assert set(groups[split_cell(groups, 1.0, 5)[1]]) != validation  # seeds differ
+
+
+def test_where_each_cell_gets_its_learning_rate(tmp_path):
+    from medkeras.experiment.sweep import cell_learning_rate
+
+    task = tiny_task()
+    model = medkeras.SqueezeNet(classes=2, seed=0)
+    config = sweep_config(tmp_path)
+    assert cell_learning_rate(config, model, "FT:only conv10", task.x, task.y, tmp_path / "a",
+                              seed=0) == (1e-4, "the backbone's default")
+    config.train = TrainConfig(learning_rate=0.003)
+    config.scratch_learning_rate = 0.01
+    assert cell_learning_rate(config, model, "FT:only conv10", task.x, task.y, tmp_path / "b",
+                              seed=0) == (0.003, "set by the user")
+    assert cell_learning_rate(config, model, "scratch", task.x, task.y, tmp_path / "c",
+                              seed=0) == (0.01, "set by the user")
+    config.train = TrainConfig(learning_rate="auto", batch_size=8)
+    rate, source = cell_learning_rate(config, model, "FT:only conv10", task.x, task.y,
+                                      tmp_path / "d", seed=0)
+    assert source == "learning-rate range test" and 0 < rate <= 1
+    assert json.loads((tmp_path / "d" / "range_test.json").read_text())["chosen"] == rate

@@ -56,3 +56,13 @@ def test_steepest_descent_ignores_the_diverging_end_and_checks_its_schedule():
     with pytest.raises(ValueError, match="steps >= 10"):
         learning_rate_range_test(_model(), *_problem(), optimizer=keras.optimizers.SGD(),
                                  steps=5)
+
+
+def test_from_scratch_a_late_dip_before_divergence_is_not_taken_at_face_value():
+    """Training from scratch, the loss stays at ln 2 over most of the range and falls only
+    just before it diverges: the rate is capped at a tenth of the rate of the minimum."""
+    rates = np.geomspace(1e-6, 1, 50)
+    loss = np.full(50, np.log(2))
+    loss[41] -= 0.01                                  # the dip, at 0.105 ...
+    loss[42:] += np.linspace(0.01, 0.05, 8)           # ... then divergence
+    assert steepest_descent_rate(rates, loss) == pytest.approx(rates[41] / 10)

@@ -30,7 +30,7 @@ SWEEP = textwrap.dedent("""
     from medkeras.experiment.sweep import run_sweep
     config = sweep_config(pathlib.Path({tmp!r}), schemes=("scratch", "FT:only conv10"),
                           seeds=(3,))
-    config.train = TrainConfig(epochs=3, batch_size=8, tensorboard=False)
+    config.train = TrainConfig(epochs=3, batch_size=4, tensorboard=False)  # several batches
     run_sweep(tiny_task(), config, {out!r}, log=None)
 """)
 

@@ -221,7 +221,7 @@ def evaluate_frames(results, test, *, out, n_bootstrap=1000):
     answer = f"Handcrafted baseline: AUC {base.auc:.3f} {_interval(*base.auc_ci)}."
     if best is not None:
         answer = (f"Best model: <b>{best}</b>, AUC {analyses[best].auc:.3f} "
-                  f"{_interval(*analyses[best].auc_ci)} on {len(frames)} held-out frames; "
+                  f"{_interval(*analyses[best].auc_ci)} on {len(frames)} held-out frames. "
                   + answer)
     return Evaluation(
         answer=answer,

@@ -165,14 +165,15 @@ def data_source(app, *, folder=None, format=None, synthetic=None):
     return {"synthetic": synthetic}
 
 
-def run_experiment(app, data, settings, config, out, *, auto_depth=False, evaluate=True,
-                   n_bootstrap=1000, log=print):
+def run_experiment(app, data, settings, config, out, *, auto_depth=False, extend=False,
+                   evaluate=True, n_bootstrap=1000, log=print):
     """An application's whole experiment, resumable: what ``sweep``, ``train`` and ``demo``
     run.
 
     1. record ``data`` and ``settings`` in ``out/<name>.json`` (a re-run must use the same);
     2. load the training and the test split; 3. make the task; 4. run every missing cell of
-    ``config`` (a :class:`~medkeras.experiment.sweep.SweepConfig`), or with ``auto_depth``
+    ``config`` (a :class:`~medkeras.experiment.sweep.SweepConfig`; ``extend``: continue
+    the unconverged ones to a larger epoch cap), or with ``auto_depth``
     tune ever deeper while validation improves
     (:func:`~medkeras.experiment.autodepth.choose_depth`); 5. write the patch-level report
     ``out/report.html``; 6. evaluate and write ``out/<name>/report.html``.
@@ -204,7 +205,7 @@ def run_experiment(app, data, settings, config, out, *, auto_depth=False, evalua
     else:
         from medkeras.experiment.sweep import run_sweep
 
-        run_sweep(task, config, out, log=log)
+        run_sweep(task, config, out, log=log, extend=extend)
     del task
     try:
         path = write_report(out, n_bootstrap=n_bootstrap)
@@ -231,9 +232,9 @@ def evaluate_experiment(app, directory, *, test=None, overrides=None, n_bootstra
         test = app.load_split(record["data"], settings, "test", out=directory)
     out = os.path.join(directory, app.name)
     os.makedirs(out, exist_ok=True)
-    evaluation = app.evaluate(SweepResults(directory), test, settings, out=out,
-                              n_bootstrap=n_bootstrap)
-    path = write_evaluation(app, evaluation, out, record)
+    results = SweepResults(directory)
+    evaluation = app.evaluate(results, test, settings, out=out, n_bootstrap=n_bootstrap)
+    path = write_evaluation(app, evaluation, out, record, results=results)
     if log:
         for table in evaluation.tables[:1]:
             log(table.frame.to_string(index=False))
@@ -241,12 +242,20 @@ def evaluate_experiment(app, directory, *, test=None, overrides=None, n_bootstra
     return path
 
 
-def write_evaluation(app, evaluation, out, record):
-    """``out/report.html`` (and one CSV per table) from an :class:`Evaluation`."""
+def write_evaluation(app, evaluation, out, record, *, results=None):
+    """``out/report.html`` (and one CSV per table) from an :class:`Evaluation`; with the
+    sweep's ``results``, the answer goes on with which depth to use
+    (:func:`~medkeras.experiment.verdict.sweep_verdict`, on the test units' scores) and the
+    page lists every run with its status."""
     from medkeras.atomic import write_csv_atomic
     from medkeras.experiment.page import Page
 
-    page = Page(app.title, answer=evaluation.answer)
+    answer = evaluation.answer
+    if results is not None and results.cells:
+        from medkeras.experiment.verdict import sweep_verdict
+
+        answer += f"</p><p><b>Which depth.</b> {sweep_verdict(results).html}"
+    page = Page(app.title, answer=answer)
     if evaluation.introduction:
         page.add_text("How the models were judged", evaluation.introduction)
     for table in evaluation.tables:
@@ -254,5 +263,11 @@ def write_evaluation(app, evaluation, out, record):
         page.add_table(table.heading, table.frame, note=table.note)
     for heading, path in evaluation.figures:
         page.add_figure(heading, path, relative_to=out)
+    if results is not None and results.cells:
+        from medkeras.experiment.report import run_table
+
+        page.add_table("Every run", run_table(results), note="not converged: the epoch cap "
+                       "stopped the run while its validation AUC was still improving; "
+                       "`sweep --extend --epochs N` continues it.")
     page.add_configuration(record)
     return page.write(os.path.join(out, "report.html"))

@@ -47,6 +47,18 @@ def comma_strings(text):
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _rate(text):
+    if text == "auto":
+        return text
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or auto, got {text!r}")
+    return rate
+
+
 def _schemes(text):
     return "auto" if text.strip() == "auto" else comma_strings(text)
 
@@ -80,7 +92,7 @@ def _add_data_options(parser, app, *, defaults):
                              f"{defaults.get('seed', 0)})")
 
 
-def _add_training_options(parser, *, epochs):
+def _add_training_options(parser, *, epochs, demo=False):
     parser.add_argument("--backbone", default="squeezenet", choices=BACKBONE_NAMES)
     parser.add_argument("--weights", default="imagenet",
                         help="starting weights of fine-tuning: imagenet or a file")
@@ -90,6 +102,19 @@ def _add_training_options(parser, *, epochs):
     parser.add_argument("--patience", type=int, default=5,
                         help="epochs without a better validation AUC before stopping "
                              "(default 5)")
+    parser.add_argument("--learning-rate", type=_rate, default=None,
+                        help="base rate of fine-tuning, or auto (a range test on each cell, "
+                             "where the backbone's default diverges) (default: the "
+                             "backbone's, the paper's recipe)")
+    parser.add_argument("--scratch-learning-rate", type=float, default=None,
+                        help="base rate of scratch (default: a learning-rate range test on "
+                             "each cell's training patches)")
+    parser.add_argument("--range-test-steps", type=int, default=30 if demo else 100,
+                        help="steps of that range test (default %(default)s)")
+    parser.add_argument("--scratch-inits", type=comma_strings, default=(None,),
+                        help="initialisations of scratch, e.g. gaussian,xavier,msra (the "
+                             "paper's Fig. 10: one scratch cell each; default: the "
+                             "backbone's own)")
     parser.add_argument("--bootstrap", type=int, default=1000,
                         help="bootstrap resamples of the confidence intervals (default 1000)")
     parser.add_argument("--no-evaluate", action="store_true",
@@ -102,24 +127,58 @@ def _experiment_parser(commands, app, name, help, *, demo=False):
     parser.add_argument("--out", default=f"runs/{app.name}-demo" if demo else None,
                         required=not demo, help="the sweep directory (resumable)")
     _add_data_options(parser, app, defaults=defaults)
-    _add_training_options(parser, epochs=2 if demo else 10)
+    _add_training_options(parser, epochs=2 if demo else 10, demo=demo)
     return parser
 
 
+#: Named designs of a sweep: which schemes, training fractions and seeds.  ``paper``: every
+#: depth × 1, ½, ¼, 1/10 of the groups × 3 seeds (Tajbakhsh et al.'s design);
+#: ``quick``: scratch, the shallowest, a middle and the deepest tuning × 1 and ¼ × 2 seeds.
+PROTOCOLS = {"paper": {"schemes": None, "fractions": (1.0, 0.5, 0.25, 0.1), "seeds": (0, 1, 2)},
+             "quick": {"schemes": "quick", "fractions": (1.0, 0.25), "seeds": (0, 1)}}
+
+
+def quick_schemes(backbone):
+    """scratch, the shallowest, a middle and the deepest fine-tuning of a backbone."""
+    from medkeras.models import BACKBONES
+
+    tuned = [s for s in BACKBONES[backbone].scheme_table() if s != "scratch"]
+    return ("scratch", tuned[0], tuned[len(tuned) // 2], tuned[-1])
+
+
 def _grid_options(parser, app, *, schemes):
-    parser.add_argument("--schemes", type=_schemes, default=schemes,
+    parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default=None,
+                        help="a named design: paper (every depth × fractions 1,0.5,0.25,0.1 "
+                             "× seeds 0,1,2) or quick (4 depths × 1,0.25 × 2 seeds); "
+                             "--schemes, --fractions, --seeds override its parts")
+    parser.add_argument("--schemes", type=_schemes, default=None,
                         help='comma-separated, e.g. "scratch,FT:only conv10"; "auto": tune '
                              "one block deeper while the validation AUC rises beyond its "
                              "interval (default: "
                              + (", ".join(schemes) if schemes else "all of the backbone's")
                              + ")")
-    parser.add_argument("--fractions", type=comma_floats, default=(1.0,),
+    parser.add_argument("--fractions", type=comma_floats, default=None,
                         help=f"training fractions of the {app.groups}, e.g. 1,0.5,0.25 (a "
-                             "small enough fraction trains on a single one)")
-    parser.add_argument("--seeds", type=comma_ints, default=(0,))
+                             "small enough fraction trains on a single one; default 1)")
+    parser.add_argument("--seeds", type=comma_ints, default=None, help="default 0")
+    parser.add_argument("--extend", action="store_true",
+                        help="also continue the runs that did not converge, from their last "
+                             "checkpoint, up to a larger --epochs")
 
 
-def _run_experiment(app, args, *, schemes, fractions, seeds):
+def _grid(args):
+    """(schemes, fractions, seeds) of a sweep: its flags, else its protocol's, else all
+    schemes, fraction 1, seed 0."""
+    preset = PROTOCOLS.get(args.protocol, {"schemes": None, "fractions": (1.0,),
+                                           "seeds": (0,)})
+    schemes = args.schemes if args.schemes is not None else preset["schemes"]
+    if schemes == "quick":
+        schemes = quick_schemes(args.backbone)
+    return (schemes, args.fractions if args.fractions is not None else preset["fractions"],
+            args.seeds if args.seeds is not None else preset["seeds"])
+
+
+def _run_experiment(app, args, *, schemes, fractions, seeds, extend=False):
     from medkeras.experiment.app import data_source, run_experiment
     from medkeras.experiment.runner import TrainConfig
     from medkeras.experiment.sweep import SweepConfig
@@ -131,9 +190,13 @@ def _run_experiment(app, args, *, schemes, fractions, seeds):
     auto = schemes == "auto"
     config = SweepConfig(backbone=args.backbone, schemes=None if auto else schemes,
                          fractions=fractions, seeds=seeds, weights=args.weights,
+                         scratch_learning_rate=args.scratch_learning_rate,
+                         scratch_inits=args.scratch_inits,
+                         range_test_steps=args.range_test_steps,
                          train=TrainConfig(epochs=args.epochs, batch_size=args.batch,
-                                           patience=args.patience, tensorboard=False))
-    run_experiment(app, data, settings, config, args.out, auto_depth=auto,
+                                           patience=args.patience, tensorboard=False,
+                                           learning_rate=args.learning_rate))
+    run_experiment(app, data, settings, config, args.out, auto_depth=auto, extend=extend,
                    evaluate=not args.no_evaluate, n_bootstrap=args.bootstrap)
 
 
@@ -162,6 +225,12 @@ def _report(args):
     print("patch-level report:", write_report(args.directory, n_bootstrap=args.bootstrap))
 
 
+def _sweep(app, args):
+    schemes, fractions, seeds = _grid(args)
+    _run_experiment(app, args, schemes=schemes, fractions=fractions, seeds=seeds,
+                    extend=args.extend)
+
+
 def build_parser(app, *, description=None):
     """The whole command line of ``app``."""
     package = type(app).__module__.rpartition(".")[0]        # apps.x or medkeras.apps.x
@@ -181,8 +250,7 @@ def build_parser(app, *, description=None):
     sweep = _experiment_parser(commands, app, "sweep", "every scheme × fraction × seed, then "
                                                        "the evaluation")
     _grid_options(sweep, app, schemes=None)
-    sweep.set_defaults(run=lambda a: _run_experiment(app, a, schemes=a.schemes,
-                                                     fractions=a.fractions, seeds=a.seeds))
+    sweep.set_defaults(run=lambda a: _sweep(app, a))
 
     train = _experiment_parser(commands, app, "train", "train one cell (into a new or an "
                                                        "existing sweep directory)")

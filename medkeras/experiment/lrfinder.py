@@ -11,7 +11,11 @@ put, then falls, then diverges.  The rate to train with is where it falls fastes
 2. the loss smoothed by an exponential moving average (bias-corrected), the test stopped
    once it exceeds 4× its minimum or is not finite (divergence);
 3. the chosen rate: where the smoothed loss falls fastest against log(rate), looked for
-   only before the minimum of the smoothed loss (past it, training is diverging).
+   only before the minimum of the smoothed loss (past it, training is diverging), and at
+   most a tenth of the rate at that minimum.  The cap matters from scratch: there the loss
+   hardly moves over most of the range, its only fall comes just before divergence, and
+   the steepest point alone would pick a rate at the edge of instability (the rule
+   "minimum / 10" of fastai's ``lr_find``).
 
 The model's weights are put back afterwards: the test leaves no trace but its record.
 """
@@ -23,7 +27,8 @@ import math
 
 import numpy as np
 
-__all__ = ["RangeTest", "learning_rate_range_test", "steepest_descent_rate"]
+__all__ = ["RangeTest", "learning_rate_range_test", "scheme_range_test",
+           "steepest_descent_rate"]
 
 
 @dataclasses.dataclass
@@ -50,8 +55,8 @@ def _smooth(losses, beta):
 
 def steepest_descent_rate(rates, smoothed, *, skip=5):
     """The rate at which ``smoothed`` (the loss) falls fastest against log(rate), searched
-    before the loss's minimum; the first ``skip`` steps (the average still warming up) are
-    left out.
+    before the loss's minimum, capped at a tenth of the rate at that minimum; the first
+    ``skip`` steps (the average still warming up) are left out.
 
     >>> rates = np.logspace(-5, 0, 51)
     >>> loss = 1 / (1 + np.exp(4 * (np.log10(rates) + 2)))   # falls fastest at 1e-2
@@ -65,7 +70,8 @@ def steepest_descent_rate(rates, smoothed, *, skip=5):
     if end < 3:
         return float(rates[max(end - 1, 0)] / 10)     # fell from the start: stay well below
     slopes = np.gradient(smoothed[:end], np.log(rates[:end]))
-    return float(rates[skip + int(np.argmin(slopes[skip:]))])
+    steepest = float(rates[skip + int(np.argmin(slopes[skip:]))])
+    return min(steepest, float(rates[end - 1]) / 10)
 
 
 def learning_rate_range_test(model, x, y, *, optimizer, batch_size=64, steps=100,
@@ -125,3 +131,17 @@ def learning_rate_range_test(model, x, y, *, optimizer, batch_size=64, steps=100
     chosen = steepest_descent_rate(rates[:len(losses)], smoothed)
     return RangeTest(chosen=chosen, rates=rates[:len(losses)].tolist(), losses=losses,
                      smoothed=smoothed.tolist(), diverged=diverged)
+
+
+def scheme_range_test(model, scheme, x, y, *, batch_size=64, steps=100, seed=0,
+                      progress=False):
+    """The range test of a scheme of a :class:`~medkeras.models.TunableModel`: its layers
+    frozen as the scheme trains them, the recipe's optimizer (SGD, momentum 0.9, Caffe's
+    multipliers), rates from 1e-6 to 1."""
+    from medkeras.training import CaffeSGD, scheme_multipliers
+
+    model.set_trainable_from(model.schemes[scheme])
+    optimizer = CaffeSGD(1e-6, 0.9, layer_multipliers=scheme_multipliers(model, scheme))
+    return learning_rate_range_test(model, x, y, optimizer=optimizer, batch_size=batch_size,
+                                    steps=steps, start=1e-6, stop=1.0, seed=seed,
+                                    progress=progress)

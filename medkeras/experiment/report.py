@@ -25,7 +25,7 @@ def write_report(out_dir, *, n_bootstrap=2000):
     figures_dir = os.path.join(out_dir, "figures")
     os.makedirs(figures_dir, exist_ok=True)
     if not cells:
-        return _write_html(results, None, [], [], "No finished cells yet.")
+        return _write_html(results, None, [], [], None)
 
     schemes = results.schemes
     full = max(c["fraction"] for c in cells)
@@ -45,10 +45,10 @@ def write_report(out_dir, *, n_bootstrap=2000):
         row = {"scheme": scheme, "test AUC": analysis.auc,
                "95% CI": f"[{analysis.auc_ci[0]:.3f}, {analysis.auc_ci[1]:.3f}]"}
         for fpr, (sens, lo, hi) in analysis.sensitivity_at.items():
-            row[f"sens @ FPR {fpr:.2f}"] = f"{sens:.3f} [{lo:.3f}, {hi:.3f}]"
-        row.update({"val AUC": main[scheme]["val_auc"], "epochs": main[scheme]["epochs_run"],
-                    "best epoch": main[scheme]["best_epoch"],
-                    "minutes": main[scheme]["seconds"] / 60, "cached": main[scheme]["cached"]})
+            row[f"sensitivity at {fpr:.0%} FPR [95% CI]"] = f"{sens:.3f} [{lo:.3f}, {hi:.3f}]"
+        row.update({"validation AUC": main[scheme]["val_auc"],
+                    "status": results.cell(scheme, full, first_seed).status,
+                    "minutes": main[scheme]["seconds"] / 60})
         rows.append(row)
     table = pd.DataFrame(rows)
     table.to_csv(os.path.join(out_dir, "metrics.csv"), index=False)
@@ -59,21 +59,26 @@ def write_report(out_dir, *, n_bootstrap=2000):
     curves = {}
     for scheme in main_schemes:
         history = main[scheme]["history"]
-        curves[scheme] = ([h["iterations"] for h in history], [h["val_auc"] for h in history])
-    figures.append(("Convergence: validation AUC against training iterations",
+        status = results.cell(scheme, full, first_seed).status
+        name = scheme if status == "converged" else f"{scheme} ({status})"
+        curves[name] = ([h["iterations"] for h in history], [h["val_auc"] for h in history])
+    figures.append(("Convergence: validation AUC against training iterations (every run of "
+                    "all the data, first seed; a run not converged was still improving when "
+                    "the epoch cap stopped it)",
                     plot_training_curves(curves, os.path.join(figures_dir, "convergence.png"),
                                          xlabel="iterations", ylabel="validation AUC",
                                          title="Convergence")))
     fractions = sorted({c["fraction"] for c in cells})
+    over_seeds = _over_seeds(results)
     if len(fractions) > 1:
         size_curves = {}
         for scheme in schemes:
-            points = [(f, np.nanmean([c["test_auc"] for c in cells
-                                      if c["scheme"] == scheme and c["fraction"] == f]))
-                      for f in fractions
-                      if any(c["scheme"] == scheme and c["fraction"] == f for c in cells)]
-            size_curves[scheme] = ([p[0] for p in points], [p[1] for p in points])
-        figures.append(("Test AUC against the fraction of training groups (mean over seeds)",
+            rows_of = over_seeds[over_seeds.scheme == scheme]
+            rows_of = rows_of.iloc[np.argsort(rows_of.fraction.astype(float).to_numpy())]
+            size_curves[scheme] = (rows_of.fraction.astype(float), rows_of["mean test AUC"],
+                                   rows_of["lowest"], rows_of["highest"])
+        figures.append(("Test AUC against the fraction of training groups (mean over seeds; "
+                        "band: lowest to highest seed)",
                         plot_training_curves(size_curves, os.path.join(figures_dir, "size.png"),
                                              xlabel="fraction of training groups",
                                              ylabel="test AUC", title="Training-set size",
@@ -92,29 +97,42 @@ def write_report(out_dir, *, n_bootstrap=2000):
             labels, {s: main[s]["test"]["scores"] for s in main_schemes}, groups=groups,
             n_bootstrap=n_bootstrap)
         comparisons.to_csv(os.path.join(out_dir, "comparisons.csv"), index=False)
-    verdict = _verdict(analyses, comparisons)
-    return _write_html(results, table, figures, comparisons, verdict)
+    return _write_html(results, table, figures, comparisons, over_seeds)
 
 
-def _verdict(analyses, comparisons):
-    """One sentence: the best scheme with its interval, and how it compares with scratch."""
-    best = max(analyses, key=lambda s: analyses[s].auc)
-    a = analyses[best]
-    text = (f"Best scheme: <b>{html.escape(best)}</b>, test AUC {a.auc:.3f} "
-            f"(95% CI {a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}).")
-    scratch = [name for name in analyses if name.startswith("scratch")]
-    if scratch and not best.startswith("scratch"):
-        rival = max(scratch, key=lambda name: analyses[name].auc)
-        s = analyses[rival]
-        which = "" if rival == "scratch" else f" ({rival})"
-        text += f" Training from scratch{which}: {s.auc:.3f}; difference {a.auc - s.auc:+.3f}"
-        pair = comparisons[((comparisons["scheme_a"] == best) & (comparisons["scheme_b"] == rival))
-                           | ((comparisons["scheme_a"] == rival) & (comparisons["scheme_b"] == best))]
-        if len(pair):
-            text += (f" (p = {pair['auc_p_bootstrap'].iloc[0]:.3g} paired bootstrap, "
-                     f"{pair['auc_p_delong'].iloc[0]:.3g} DeLong)")
-        text += "."
-    return text
+def _over_seeds(results):
+    """Per scheme and training fraction: the test AUC over seeds (mean, sd, range)."""
+    rows = []
+    for scheme in results.schemes:
+        for fraction in results.fractions:
+            aucs = np.array([c.record.get("test_auc", np.nan) for c in results.cells
+                             if c.scheme == scheme and c.fraction == fraction], float)
+            if aucs.size:
+                rows.append({"scheme": scheme, "fraction": f"{fraction:g}",
+                             "seeds": int(aucs.size),
+                             "mean test AUC": float(np.nanmean(aucs)),
+                             "sd": float(np.nanstd(aucs, ddof=1)) if aucs.size > 1 else np.nan,
+                             "lowest": float(np.nanmin(aucs)),
+                             "highest": float(np.nanmax(aucs))})
+    return pd.DataFrame(rows, columns=["scheme", "fraction", "seeds", "mean test AUC", "sd",
+                                       "lowest", "highest"])
+
+
+def run_table(results):
+    """Every finished run: its cell, status, epochs, rate and time, readable."""
+    rows = []
+    for c in results.cells + results.diverged:
+        r = c.record
+        rows.append({"scheme": c.scheme, "fraction": f"{c.fraction:g}", "seed": c.seed,
+                     "status": c.status,
+                     "epochs run / cap": f"{r.get('epochs_run', '?')} / {r.get('epochs_cap', '?')}",
+                     "best epoch": r.get("best_epoch", np.nan),
+                     "validation AUC": r.get("val_auc", np.nan),
+                     "test AUC": r.get("test_auc", np.nan),
+                     "learning rate": f"{r['learning_rate']:.2g} ({r['learning_rate_source']})"
+                     if r.get("learning_rate") else "–",
+                     "minutes": r.get("seconds", np.nan) / 60})
+    return pd.DataFrame(rows)
 
 
 def _not_run(results):
@@ -127,12 +145,28 @@ def _not_run(results):
     return f" <b>Not run:</b> {html.escape(names)}. {html.escape(reasons)}"
 
 
-def _write_html(results, table, figures, comparisons, verdict):
+def _write_html(results, table, figures, comparisons, over_seeds):
+    from medkeras.atomic import write_csv_atomic
+    from medkeras.experiment.verdict import sweep_verdict
+
     out_dir = results.directory
+    verdict = sweep_verdict(results)
     page = Page(f"{results.task}: full training or fine-tuning?",
-                answer=verdict + _not_run(results))
+                answer=verdict.html + _not_run(results))
+    if verdict.table is not None:
+        page.add_table("The schemes compared (all the training data, scores averaged over "
+                       "seeds)", verdict.table)
     if table is not None:
-        page.add_table("Test set, all training data", table)
+        page.add_table("Test set, all training data, first seed", table)
+    runs = run_table(results)
+    if len(runs):
+        write_csv_atomic(os.path.join(out_dir, "runs.csv"), runs)
+        page.add_table("Every run", runs, note="not converged: the epoch cap stopped the run "
+                       "while its validation AUC was still improving; `sweep --extend "
+                       "--epochs N` continues it.")
+    if over_seeds is not None and len(over_seeds) and over_seeds.seeds.max() > 1:
+        write_csv_atomic(os.path.join(out_dir, "seeds.csv"), over_seeds)
+        page.add_table("Test AUC over seeds", over_seeds)
     for caption, path in figures:
         page.add_figure(caption, path, relative_to=out_dir)
     if len(comparisons):

@@ -69,6 +69,27 @@ class Cell:
     def run_dir(self):
         return os.path.join(self.directory, "run")
 
+    @property
+    def status(self):
+        """``"converged"`` (stopped by patience) or ``"not converged"`` (stopped by the epoch
+        cap while still improving).  Cells of older sweeps, which did not record it, are
+        judged by their history: converged when the best epoch is ``patience`` epochs or
+        more before the last."""
+        if self.record.get("status"):
+            return self.record["status"]
+        try:
+            with open(os.path.join(self.run_dir, "result.json")) as f:
+                result = json.load(f)
+        except OSError:
+            return "unknown"
+        if "stopped_early" in result:
+            return "converged" if result["stopped_early"] else "not converged"
+        patience = self.record.get("patience", self._patience)
+        waited = result["epochs_run"] - 1 - result["best_epoch"]
+        return "converged" if waited >= patience else "not converged"
+
+    _patience = 5
+
     def test(self):
         """The arrays of ``test_scores.npz``: ``units``, ``scores``, ``labels``, ``groups``,
         ``val_scores``, ``val_labels``."""
@@ -97,7 +118,8 @@ class Cell:
 class SweepResults:
     """What a sweep directory holds: its configuration, finished cells and skipped ones.
 
-    ``cells`` are in report order: scratch (each initialisation), then shallow to deep
+    ``cells`` (the finished cells with test scores; ``diverged``: those whose training
+    diverged) are in report order: scratch (each initialisation), then shallow to deep
     tuning, larger training fractions first, then seeds.
     """
 
@@ -109,7 +131,11 @@ class SweepResults:
                                     "config.json)")
         with open(path) as f:
             self.config = json.load(f)
-        self.cells = self._finished_cells()
+        finished = self._finished_cells()
+        #: Every finished cell, in report order, with its scores.
+        self.cells = [c for c in finished if c.status != "diverged"]
+        #: Cells whose training diverged (no scores): listed, never compared.
+        self.diverged = [c for c in finished if c.status == "diverged"]
 
     @property
     def task(self):
@@ -135,6 +161,8 @@ class SweepResults:
             if os.path.exists(path):
                 with open(path) as f:
                     record = json.load(f)
+                record.setdefault("patience", self.config.get("sweep", {}).get(
+                    "train", {}).get("patience", 5))
                 cells.append(Cell(record["scheme"], float(record["fraction"]),
                                   int(record["seed"]), record, os.path.dirname(path)))
         order = self.scheme_order()

@@ -32,6 +32,7 @@ class TrainConfig:
     cache_frozen: bool = True
     seed: int = 0
     learning_rate: float = None  # None: the backbone's default (Table II for AlexNet)
+    #                              ("auto" in a sweep: a range test, see sweep.cell_learning_rate)
     tensorboard: bool = True
 
     def __post_init__(self):
@@ -42,6 +43,10 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class TrainResult:
+    """A finished run.  ``stopped_early``: the validation AUC stopped improving for
+    ``patience`` epochs (the run *converged*); otherwise the epoch cap stopped it while it
+    may still have been improving (*not converged*); ``diverged``: its loss or outputs
+    stopped being finite (a rate too large) and it was stopped."""
     scheme: str
     best_val_auc: float
     best_epoch: int
@@ -49,6 +54,14 @@ class TrainResult:
     seconds: float
     history: list  # per epoch: {"epoch", "iterations", "loss", "val_auc"}
     cached: bool
+    stopped_early: bool = False
+    diverged: bool = False
+
+    @property
+    def status(self):
+        if self.diverged:
+            return "diverged"
+        return "converged" if self.stopped_early else "not converged"
 
 
 def positive_scores(probabilities, positive_classes):
@@ -183,9 +196,18 @@ class _EpochBookkeeping(keras.callbacks.Callback):
         scores = positive_scores(
             self.model.predict(self.x_val, batch_size=self.config.batch_size, verbose=0),
             self.config.positive_classes)
-        auc = validation_auc(scores, self.y_val, self.config.positive_classes)
-        logs["val_auc"] = auc
         state = self.state
+        if not np.isfinite(scores).all() or not math.isfinite(logs.get("loss", 0.0)):
+            # The loss blew up (a rate too large): nothing more to learn from this run.
+            auc = math.nan
+            state["diverged"] = True
+            self.model.stop_training = True
+            if not os.path.exists(os.path.join(self.run_dir, "best.npz")):
+                _save_trainable_weights(self.full_model,
+                                        os.path.join(self.run_dir, "best.npz"))
+        else:
+            auc = validation_auc(scores, self.y_val, self.config.positive_classes)
+        logs["val_auc"] = auc
         state["history"].append({"epoch": epoch, "iterations": int(self.model.optimizer.iterations),
                                  "loss": float(logs.get("loss", math.nan)), "val_auc": auc})
         if auc > state["best_val_auc"]:
@@ -244,7 +266,7 @@ def _load_checkpoint(run_dir, model, trainable_model, scheme):
 
 
 def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verbose=1,
-                 callbacks=()):
+                 callbacks=(), extend=False):
     """Train ``model`` with ``scheme`` on in-memory patches; resumes from ``run_dir``.
 
     Parameters
@@ -266,6 +288,9 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
         Keras' progress display (1: a progress bar, 0: silent).
     callbacks : sequence of keras.callbacks.Callback
         More callbacks; they see ``logs["val_auc"]``.
+    extend : bool
+        A finished run that did not converge goes on from its last checkpoint when
+        ``config.epochs`` is larger than the epochs it ran (``sweep --extend``).
     """
     config = config or TrainConfig()
     if scheme not in model.schemes:
@@ -283,8 +308,11 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
         with open(result_path) as f:
             result = TrainResult(**json.load(f))
         _check_same_scheme(run_dir, result.scheme, scheme)
-        load_best_weights(model, run_dir)
-        return result
+        if not extend or result.status != "not converged" or \
+                result.epochs_run >= config.epochs:
+            load_best_weights(model, run_dir)
+            return result
+        # extend: not converged, and a larger cap now: go on from the last checkpoint.
 
     keras.utils.set_random_seed(config.seed)
     seed_random_layers(model, config.seed)
@@ -300,7 +328,7 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     state = _load_checkpoint(run_dir, model, trainable_model, scheme) or {
         "scheme": scheme, "epoch": -1, "best_val_auc": -math.inf, "best_epoch": -1, "wait": 0,
         "stopped_early": False, "seconds": 0.0, "history": []}
-    if state["stopped_early"] or state["epoch"] + 1 >= config.epochs:
+    if state["stopped_early"] or state.get("diverged") or state["epoch"] + 1 >= config.epochs:
         return _finish(model, scheme, state, run_dir, prefix is not None)
 
     if prefix is not None:
@@ -317,9 +345,12 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     for epoch in range(state["epoch"] + 1, config.epochs):  # one fit per epoch: see ShuffledBatches
         batches = ShuffledBatches(x_train, y_train, config.batch_size, seed=config.seed,
                                   epoch=epoch)
-        trainable_model.fit(batches, epochs=epoch + 1, initial_epoch=epoch,
+        # shuffle=False: the order is the batches' own.  Keras would otherwise shuffle the
+        # batch order with Python's global generator, whose state depends on the process's
+        # history, and a resumed run would see other batches than an uninterrupted one.
+        trainable_model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
                             callbacks=all_callbacks + list(callbacks), verbose=verbose)
-        if state["stopped_early"]:
+        if state["stopped_early"] or state.get("diverged"):
             break
     return _finish(model, scheme, state, run_dir, prefix is not None)
 
@@ -350,6 +381,8 @@ def _finish(model, scheme, state, run_dir, cached):
     _load_trainable_weights(model, os.path.join(run_dir, "best.npz"))
     result = TrainResult(scheme=scheme, best_val_auc=state["best_val_auc"],
                          best_epoch=state["best_epoch"], epochs_run=state["epoch"] + 1,
-                         seconds=state["seconds"], history=state["history"], cached=cached)
+                         seconds=state["seconds"], history=state["history"], cached=cached,
+                         stopped_early=bool(state["stopped_early"]),
+                         diverged=bool(state.get("diverged", False)))
     write_json_atomic(os.path.join(run_dir, "result.json"), dataclasses.asdict(result))
     return result

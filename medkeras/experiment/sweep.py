@@ -67,6 +67,10 @@ class SweepConfig:
 
     ``schemes=None`` means all of the backbone's (``scratch`` and every fine-tuning depth).
     ``weights`` are the starting weights of fine-tuning (``"imagenet"`` or a file).
+    ``train.learning_rate`` is the base rate of fine-tuning (``None``: the backbone's
+    default; ``"auto"``: a range test, as for scratch); ``scratch_learning_rate`` that of
+    ``scratch`` (``None``: a learning-rate range test of ``range_test_steps`` steps on each
+    cell's training patches).
     ``scratch_inits`` lists the random initialisations of ``scratch``: ``(None,)`` is the
     backbone's default (one cell named ``scratch``); ``("gaussian", "xavier", "msra")``
     gives cells ``scratch (gaussian)`` … for the paper's convergence comparison (Fig. 10).
@@ -78,6 +82,8 @@ class SweepConfig:
     weights: str = "imagenet"
     scratch_inits: tuple = (None,)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    scratch_learning_rate: float = None
+    range_test_steps: int = 100
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
@@ -142,16 +148,34 @@ def schemes_of(config, task):
 GRID = ("schemes", "fractions", "seeds")
 
 
-def check_sweep_config(out_dir, config, task):
+def check_sweep_config(out_dir, config, task, *, extend=False):
     """Record the sweep's configuration in ``out_dir/config.json``, or check that the one
     there is the same (which cells to run aside: a later ``train`` may add a scheme, a
-    fraction or a seed to a sweep directory, but never mix two recipes or two tasks)."""
+    fraction or a seed to a sweep directory, but never mix two recipes or two tasks).
+    ``extend`` also allows a larger epoch cap, recorded instead of the old one."""
     path = os.path.join(out_dir, "config.json")
     sweep = {key: value for key, value in config.to_json().items() if key not in GRID}
     record = {"task": task.name, "sweep": sweep, "positive_classes":
               list(task.positive_classes), "classes": task.classes}
-    record_or_check(path, record, mismatch=f"{out_dir} holds a different sweep ({path}); use "
-                    "another output directory or remove it")
+    mismatch = (f"{out_dir} holds a different sweep ({path}); use another output directory "
+                "or remove it")
+    if extend and os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        record = json.loads(json.dumps(record))
+        if _without_cap(recorded) != _without_cap(record):
+            raise ValueError(mismatch)
+        if record["sweep"]["train"]["epochs"] <= recorded["sweep"]["train"]["epochs"]:
+            raise ValueError(f"--extend needs a larger epoch cap than the recorded "
+                             f"{recorded['sweep']['train']['epochs']}")
+        write_json_atomic(path, record)
+        return
+    record_or_check(path, record, mismatch=mismatch)
+
+
+def _without_cap(record):
+    train = {k: v for k, v in record["sweep"]["train"].items() if k != "epochs"}
+    return {**record, "sweep": {**record["sweep"], "train": train}}
 
 
 def split_cell(groups, fraction, seed):
@@ -167,24 +191,43 @@ def split_cell(groups, fraction, seed):
     return train_idx[keep], val_idx
 
 
-def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
-    """Train and test one cell; returns its record (also written as ``cell.json``)."""
+def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, extend=False):
+    """Train and test one cell; returns its record (also written as ``cell.json``).
+
+    A finished cell is returned as it is, unless ``extend`` and it did not converge within
+    a smaller epoch cap than ``config.train.epochs``: then it goes on from its last
+    checkpoint to the new cap.
+    """
     cell_path = os.path.join(cell_dir, "cell.json")
     if os.path.exists(cell_path):
         with open(cell_path) as f:
-            return json.load(f)
+            record = json.load(f)
+        if not (extend and record.get("status") == "not converged"
+                and record.get("epochs_run", 0) < config.train.epochs):
+            return record
     train_idx, val_idx = split_cell(task.groups, fraction, seed)
     train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
     model_scheme, init = parse_label(scheme)
     scratch = model_scheme == "scratch"
     model = build_model(config.backbone, classes=task.classes,
                         weights=None if scratch else config.weights, init=init, seed=seed)
-    train_config = dataclasses.replace(config.train, seed=seed,
+    learning_rate, source = cell_learning_rate(config, model, model_scheme, task.x[train_idx],
+                                               task.y[train_idx], cell_dir, seed=seed)
+    train_config = dataclasses.replace(config.train, seed=seed, learning_rate=learning_rate,
                                        positive_classes=task.positive_classes)
     run_dir = os.path.join(cell_dir, "run")
     result = train_scheme(model, model_scheme, (task.x[train_idx], task.y[train_idx]),
                           (task.x[val_idx], task.y[val_idx]), run_dir=run_dir,
-                          config=train_config, verbose=verbose)
+                          config=train_config, verbose=verbose, extend=extend)
+    if result.diverged:
+        record = {"scheme": scheme, "fraction": fraction, "seed": seed, "status": "diverged",
+                  "val_auc": float("nan"), "test_auc": float("nan"),
+                  "epochs_run": result.epochs_run, "epochs_cap": train_config.epochs,
+                  "seconds": result.seconds, "cached": result.cached,
+                  "learning_rate": learning_rate, "learning_rate_source": source,
+                  "note": "diverged: the loss stopped being finite; set a smaller rate"}
+        write_json_atomic(cell_path, record)
+        return record
     val_scores = load_best_val_scores(run_dir)
     val_labels = np.isin(task.y[val_idx], task.positive_classes)
     val_auc_ci = list(delong_auc_interval(val_labels, val_scores))
@@ -205,13 +248,47 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0):
               "test_auc": float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels)
               else float("nan"),
               "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
-              "n_test_units": int(len(units))}
+              "n_test_units": int(len(units)), "status": result.status,
+              "epochs_cap": train_config.epochs, "learning_rate": learning_rate,
+              "learning_rate_source": source}
     write_json_atomic(cell_path, record)
     return record
 
 
-def run_sweep(task, config, out_dir, *, verbose=0, log=print):
+def cell_learning_rate(config, model, scheme, x, y, cell_dir, *, seed):
+    """The base learning rate of a cell and where it comes from.
+
+    Set by the user (``config.train.learning_rate``; for ``scratch``
+    ``config.scratch_learning_rate``), else for fine-tuning the backbone's default (the
+    paper's recipe), and for ``scratch`` — or fine-tuning with ``learning_rate="auto"``,
+    where the default diverges — a learning-rate range test on the cell's training patches
+    (:mod:`medkeras.experiment.lrfinder`), kept in ``range_test.json``: scratch gets a rate
+    fitted to the task instead of the fine-tuning one.
+    """
+    from medkeras.experiment.lrfinder import scheme_range_test
+
+    if scheme != "scratch":
+        if config.train.learning_rate is None:
+            return float(model.default_learning_rate), "the backbone's default"
+        if config.train.learning_rate != "auto":
+            return float(config.train.learning_rate), "set by the user"
+    elif config.scratch_learning_rate is not None:
+        return float(config.scratch_learning_rate), "set by the user"
+    path = os.path.join(cell_dir, "range_test.json")
+    if not os.path.exists(path):
+        os.makedirs(cell_dir, exist_ok=True)
+        test = scheme_range_test(model, scheme, x, y, batch_size=config.train.batch_size,
+                                 steps=config.range_test_steps, seed=seed)
+        write_json_atomic(path, test.to_json())
+    with open(path) as f:
+        return float(json.load(f)["chosen"]), "learning-rate range test"
+
+
+def run_sweep(task, config, out_dir, *, verbose=0, log=print, extend=False):
     """Run every missing cell of the sweep; returns the results table (also ``results.csv``).
+
+    ``extend``: also continue the cells that did not converge, from their last checkpoint,
+    up to the (larger) epoch cap of ``config``.
 
     Fine-tuning cells whose starting weights are unavailable are reported as skipped (and
     retried by the next run); the others run.
@@ -221,7 +298,7 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
     from tqdm.auto import tqdm
 
     os.makedirs(out_dir, exist_ok=True)
-    check_sweep_config(out_dir, config, task)
+    check_sweep_config(out_dir, config, task, extend=extend)
     write_json_atomic(os.path.join(out_dir, "environment.json"), environment())
     schemes = schemes_of(config, task)
     cells = [(scheme, fraction, seed) for fraction in config.fractions for seed in config.seeds
@@ -235,7 +312,8 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print):
             rows.append(_skipped(scheme, fraction, seed, unavailable))
             continue
         try:
-            rows.append(run_cell(task, config, scheme, fraction, seed, cell_dir, verbose=verbose))
+            rows.append(run_cell(task, config, scheme, fraction, seed, cell_dir, verbose=verbose,
+                                 extend=extend))
         except medkeras.WeightsUnavailableError as err:
             unavailable = str(err)
             if log:
