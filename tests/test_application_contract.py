@@ -12,7 +12,7 @@ import pytest
 from medkeras.experiment.app import Application, Evaluation, Option, Table
 from medkeras.experiment.cli import application_main
 from medkeras.experiment.results import SweepResults
-from tests.test_experiment_sweep import pretrained_file
+from tests.test_experiment_sweep import fake_depth_cells, pretrained_file
 
 
 @dataclasses.dataclass
@@ -118,18 +118,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
 
 
 def test_automatic_depth_from_the_command_line(tmp_path, monkeypatch):
-    from medkeras.experiment import autodepth
-
-    aucs = {"FT:only conv10": (0.70, [0.60, 0.80]), "FT:fire9-conv10": (0.85, [0.78, 0.92]),
-            "FT:fire8-conv10": (0.90, [0.84, 0.96])}
-    tried = []
-
-    def fake_cell(task, config, scheme, fraction, seed, cell_dir, **kw):
-        tried.append(scheme)
-        auc, ci = aucs[scheme]
-        return {"scheme": scheme, "val_auc": auc, "val_auc_ci": ci, "test_auc": auc}
-
-    monkeypatch.setattr(autodepth, "run_cell", fake_cell)
+    tried = fake_depth_cells(monkeypatch)
     assert _main("sweep", "--out", tmp_path / "a", "--schemes", "auto", "--no-evaluate",
                  "--weights", pretrained_file(tmp_path)) == 0
     assert tried == ["FT:only conv10", "FT:fire9-conv10", "FT:fire8-conv10"]

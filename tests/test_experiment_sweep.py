@@ -115,17 +115,26 @@ def test_a_run_stopped_by_the_cap_is_not_converged_and_extend_continues_it_exact
                     np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_auto_depth_stops_when_the_gain_is_inside_the_interval(tmp_path, monkeypatch):
-    aucs = {"FT:only conv10": (0.70, [0.60, 0.80]), "FT:fire9-conv10": (0.85, [0.78, 0.92]),
-            "FT:fire8-conv10": (0.90, [0.84, 0.96]), "FT:fire7-conv10": (0.99, [0.98, 1.0])}
+DEPTH_AUCS = {"FT:only conv10": (0.70, [0.60, 0.80]), "FT:fire9-conv10": (0.85, [0.78, 0.92]),
+              "FT:fire8-conv10": (0.90, [0.84, 0.96]), "FT:fire7-conv10": (0.99, [0.98, 1.0])}
+
+
+def fake_depth_cells(monkeypatch):
+    """Cells of automatic depth with the validation AUCs of ``DEPTH_AUCS``, not trained;
+    returns the list of schemes tried."""
     tried = []
 
     def fake_cell(task, config, scheme, fraction, seed, cell_dir, **kw):
         tried.append(scheme)
-        auc, ci = aucs[scheme]
+        auc, ci = DEPTH_AUCS[scheme]
         return {"scheme": scheme, "val_auc": auc, "val_auc_ci": ci, "test_auc": auc}
 
     monkeypatch.setattr(autodepth, "run_cell", fake_cell)
+    return tried
+
+
+def test_auto_depth_stops_when_the_gain_is_inside_the_interval(tmp_path, monkeypatch):
+    tried = fake_depth_cells(monkeypatch)
     result = autodepth.choose_depth(tiny_task(), sweep_config(tmp_path), str(tmp_path / "a"),
                                     log=None)
     # 0.85 > 0.80 (upper bound for conv10): deeper; 0.90 < 0.92: stop at fire9.

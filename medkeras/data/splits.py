@@ -68,8 +68,9 @@ def group_order(names, seed):
     >>> group_order(["b", "a", "c", "a"], 0).tolist() == group_order(["c", "b", "a"], 0).tolist()
     True
     """
-    unique = np.unique(np.asarray(list(names) if not isinstance(names, np.ndarray) else names))
-    return unique[np.random.default_rng(seed).permutation(len(unique))]
+    names = np.asarray(names if isinstance(names, np.ndarray) else list(names))
+    order, _ = _shuffled_groups(names, seed)
+    return np.unique(names)[order]
 
 
 def group_count(fraction, n_groups, *, at_least=1):

@@ -84,11 +84,9 @@ class Cell:
             return "unknown"
         if "stopped_early" in result:
             return "converged" if result["stopped_early"] else "not converged"
-        patience = self.record.get("patience", self._patience)
+        patience = self.record["patience"]
         waited = result["epochs_run"] - 1 - result["best_epoch"]
         return "converged" if waited >= patience else "not converged"
-
-    _patience = 5
 
     def test(self):
         """The arrays of ``test_scores.npz``: ``units``, ``scores``, ``labels``, ``groups``,
