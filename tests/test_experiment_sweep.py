@@ -98,7 +98,7 @@ def test_a_run_stopped_by_the_cap_is_not_converged_and_extend_continues_it_exact
         "chosen"] == record["learning_rate"]
     report = open(write_report(str(short), n_bootstrap=50)).read()
     assert "not converged" in report and "Inconclusive" in report
-    with pytest.raises(ValueError, match="larger epoch cap"):
+    with pytest.raises(ValueError, match="larger cap"):
         run_sweep(tiny_task(), config(1), str(short), log=None, extend=True)
     # Extended to 3 epochs, the runs equal runs that had a cap of 3 from the start.
     run_sweep(tiny_task(), config(3), str(short), log=None, extend=True)
@@ -113,6 +113,25 @@ def test_a_run_stopped_by_the_cap_is_not_converged_and_extend_continues_it_exact
                     np.load(straight / "cells" / cell / name) as b:
                 for key in a.files:
                     np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_an_iteration_cap_gives_cells_with_less_data_more_epochs(tmp_path):
+    from medkeras.experiment.results import SweepResults
+
+    config = sweep_config(tmp_path, schemes=("FT:only conv10",), fractions=(1.0, 0.5))
+    config.train = TrainConfig(epochs=50, max_iterations=6, batch_size=8, patience=50,
+                               tensorboard=False)
+    run_sweep(tiny_task(), config, str(tmp_path / "s"), log=None)
+    caps = {}
+    for cell in SweepResults(tmp_path / "s").cells:
+        steps = -(-cell.record["n_train"] // 8)
+        history = cell.history()
+        # Whole epochs up to the first that reaches 6 iterations, never an epoch more.
+        assert history[-1]["iterations"] >= 6 > history[-1]["iterations"] - steps
+        assert cell.record["epochs_cap"] == cell.record["epochs_run"] == -(-6 // steps)
+        assert cell.status == "not converged"
+        caps[cell.fraction] = cell.record["epochs_cap"]
+    assert caps[0.5] > caps[1.0]
 
 
 DEPTH_AUCS = {"FT:only conv10": (0.70, [0.60, 0.80]), "FT:fire9-conv10": (0.85, [0.78, 0.92]),

@@ -91,3 +91,15 @@ def test_a_diverged_run_is_listed_never_compared(tmp_path):
     assert [c.scheme for c in results.diverged] == ["scratch"]
     verdict = sweep_verdict(results)
     assert "scratch | 1 | 0 diverged" in verdict.html and not verdict.conclusive
+
+
+def test_an_unconverged_run_is_marked_in_the_less_data_sentence(tmp_path):
+    results = _sweep(tmp_path, [
+        ("scratch", 1.0, 0, 1.0, "converged", 60), ("scratch", 0.25, 0, 3.0, "converged", 60),
+        ("FT:conv1-conv10", 1.0, 0, 0.5, "converged", 60),
+        ("FT:conv1-conv10", 0.25, 0, 0.6, "not converged", 60)])
+    text = sweep_verdict(results).html
+    assert "FT:conv1-conv10 " in text and "(a run did not converge)" in text
+    # The steadiest claim is left to converged schemes only.
+    assert "least: FT:conv1-conv10" not in text and "least: scratch" in text
+    assert "sweep --extend" in text

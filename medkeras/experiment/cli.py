@@ -21,6 +21,8 @@ __all__ = ["BACKBONE_NAMES", "DEMO_SCHEMES", "application_main", "build_parser",
 BACKBONE_NAMES = ("squeezenet", "alexnet")
 #: The schemes of every application's demo.
 DEMO_SCHEMES = ("scratch", "FT:only conv10", "FT:conv1-conv10")
+#: The epoch cap when only ``--iterations`` is given: the iteration cap decides.
+NO_EPOCH_CAP = 100_000
 
 
 def quiet_tensorflow():
@@ -96,8 +98,14 @@ def _add_training_options(parser, *, epochs, demo=False):
     parser.add_argument("--backbone", default="squeezenet", choices=BACKBONE_NAMES)
     parser.add_argument("--weights", default="imagenet",
                         help="starting weights of fine-tuning: imagenet or a file")
-    parser.add_argument("--epochs", type=int, default=epochs,
-                        help=f"at most this many epochs (default {epochs})")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"at most this many epochs (default {epochs}, or no epoch cap "
+                             "with --iterations)")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="at most N training iterations (batches), rounded up to whole "
+                             "epochs; the smaller of this and --epochs stops a run (the "
+                             "paper's cap is in iterations, so cells with less data run "
+                             "more epochs)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--patience", type=int, default=5,
                         help="epochs without a better validation AUC before stopping "
@@ -128,6 +136,7 @@ def _experiment_parser(commands, app, name, help, *, demo=False):
                         required=not demo, help="the sweep directory (resumable)")
     _add_data_options(parser, app, defaults=defaults)
     _add_training_options(parser, epochs=2 if demo else 10, demo=demo)
+    parser.set_defaults(default_epochs=2 if demo else 10)
     return parser
 
 
@@ -193,11 +202,19 @@ def _run_experiment(app, args, *, schemes, fractions, seeds, extend=False):
                          scratch_learning_rate=args.scratch_learning_rate,
                          scratch_inits=args.scratch_inits,
                          range_test_steps=args.range_test_steps,
-                         train=TrainConfig(epochs=args.epochs, batch_size=args.batch,
+                         train=TrainConfig(epochs=_epoch_cap(args), batch_size=args.batch,
                                            patience=args.patience, tensorboard=False,
-                                           learning_rate=args.learning_rate))
+                                           learning_rate=args.learning_rate,
+                                           max_iterations=args.iterations))
     run_experiment(app, data, settings, config, args.out, auto_depth=auto, extend=extend,
                    evaluate=not args.no_evaluate, n_bootstrap=args.bootstrap)
+
+
+def _epoch_cap(args):
+    """--epochs, else no epoch cap when --iterations caps the runs, else the default."""
+    if args.epochs is not None:
+        return args.epochs
+    return NO_EPOCH_CAP if args.iterations is not None else args.default_epochs
 
 
 def _evaluate(app, args):

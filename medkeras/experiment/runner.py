@@ -23,7 +23,9 @@ class TrainConfig:
 
     ``positive_classes`` declares which classes count as positive for the validation AUC of
     a multi-class task (the paper merges CIMT's two interface classes against background).
-    ``patience`` is in epochs without a better validation AUC.
+    ``patience`` is in epochs without a better validation AUC.  The cap is ``epochs``, or
+    ``max_iterations`` (SGD steps, the paper's unit) rounded up to whole epochs, since the
+    validation AUC is measured once an epoch: whichever is smaller.
     """
     epochs: int = 30
     batch_size: int = 64
@@ -34,11 +36,25 @@ class TrainConfig:
     learning_rate: float = None  # None: the backbone's default (Table II for AlexNet)
     #                              ("auto" in a sweep: a range test, see sweep.cell_learning_rate)
     tensorboard: bool = True
+    max_iterations: int = None
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("epochs, batch_size and patience must be >= 1")
+        if self.max_iterations is not None and self.max_iterations < 1:
+            raise ValueError(f"max_iterations must be >= 1 or None; got {self.max_iterations}")
         self.positive_classes = tuple(int(c) for c in self.positive_classes)
+
+    def epoch_cap(self, n_train):
+        """The epochs a run on ``n_train`` patches may take.
+
+        >>> TrainConfig(epochs=30, max_iterations=100, batch_size=64).epoch_cap(640)
+        10
+        """
+        if self.max_iterations is None:
+            return self.epochs
+        steps_per_epoch = math.ceil(n_train / self.batch_size)
+        return min(self.epochs, math.ceil(self.max_iterations / steps_per_epoch))
 
 
 @dataclasses.dataclass
@@ -309,7 +325,7 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
             result = TrainResult(**json.load(f))
         _check_same_scheme(run_dir, result.scheme, scheme)
         if not extend or result.status != "not converged" or \
-                result.epochs_run >= config.epochs:
+                result.epochs_run >= config.epoch_cap(len(y_train)):
             load_best_weights(model, run_dir)
             return result
         # extend: not converged, and a larger cap now: go on from the last checkpoint.
@@ -328,7 +344,8 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     state = _load_checkpoint(run_dir, model, trainable_model, scheme) or {
         "scheme": scheme, "epoch": -1, "best_val_auc": -math.inf, "best_epoch": -1, "wait": 0,
         "stopped_early": False, "seconds": 0.0, "history": []}
-    if state["stopped_early"] or state.get("diverged") or state["epoch"] + 1 >= config.epochs:
+    epoch_cap = config.epoch_cap(len(y_train))
+    if state["stopped_early"] or state.get("diverged") or state["epoch"] + 1 >= epoch_cap:
         return _finish(model, scheme, state, run_dir, prefix is not None)
 
     if prefix is not None:
@@ -342,7 +359,7 @@ def train_scheme(model, scheme, train, validation, *, run_dir, config=None, verb
     if config.tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                          write_graph=False))
-    for epoch in range(state["epoch"] + 1, config.epochs):  # one fit per epoch: see ShuffledBatches
+    for epoch in range(state["epoch"] + 1, epoch_cap):  # one fit per epoch: see ShuffledBatches
         batches = ShuffledBatches(x_train, y_train, config.batch_size, seed=config.seed,
                                   epoch=epoch)
         # shuffle=False: the order is the batches' own.  Keras would otherwise shuffle the

@@ -152,9 +152,12 @@ def check_sweep_config(out_dir, config, task, *, extend=False):
     """Record the sweep's configuration in ``out_dir/config.json``, or check that the one
     there is the same (which cells to run aside: a later ``train`` may add a scheme, a
     fraction or a seed to a sweep directory, but never mix two recipes or two tasks).
-    ``extend`` also allows a larger epoch cap, recorded instead of the old one."""
+    ``extend`` also allows a larger cap (epochs or iterations), recorded instead of the old
+    one."""
     path = os.path.join(out_dir, "config.json")
     sweep = {key: value for key, value in config.to_json().items() if key not in GRID}
+    if sweep["train"].get("max_iterations") is None:    # as sweeps before the option recorded
+        sweep["train"] = {k: v for k, v in sweep["train"].items() if k != "max_iterations"}
     record = {"task": task.name, "sweep": sweep, "positive_classes":
               list(task.positive_classes), "classes": task.classes}
     mismatch = (f"{out_dir} holds a different sweep ({path}); use another output directory "
@@ -165,16 +168,38 @@ def check_sweep_config(out_dir, config, task, *, extend=False):
         record = json.loads(json.dumps(record))
         if _without_cap(recorded) != _without_cap(record):
             raise ValueError(mismatch)
-        if record["sweep"]["train"]["epochs"] <= recorded["sweep"]["train"]["epochs"]:
-            raise ValueError(f"--extend needs a larger epoch cap than the recorded "
-                             f"{recorded['sweep']['train']['epochs']}")
+        old, new = recorded["sweep"]["train"], record["sweep"]["train"]
+        if not _larger_cap(new, old):
+            raise ValueError(f"--extend needs a larger cap than the recorded "
+                             f"{_cap_text(old)}; got {_cap_text(new)}")
         write_json_atomic(path, record)
         return
     record_or_check(path, record, mismatch=mismatch)
 
 
+CAP_KEYS = ("epochs", "max_iterations")
+
+
+def _cap_text(train):
+    text = f"--epochs {train['epochs']}"
+    if train.get("max_iterations") is not None:
+        text += f" --iterations {train['max_iterations']}"
+    return text
+
+
+def _larger_cap(new, old):
+    """Whether the cap ``new`` lets every run go further than ``old``: more epochs, or
+    more iterations, and neither smaller."""
+    def iterations(train):
+        value = train.get("max_iterations")
+        return float("inf") if value is None else value
+    if new["epochs"] < old["epochs"] or iterations(new) < iterations(old):
+        return False
+    return new["epochs"] > old["epochs"] or iterations(new) > iterations(old)
+
+
 def _without_cap(record):
-    train = {k: v for k, v in record["sweep"]["train"].items() if k != "epochs"}
+    train = {k: v for k, v in record["sweep"]["train"].items() if k not in CAP_KEYS}
     return {**record, "sweep": {**record["sweep"], "train": train}}
 
 
@@ -195,7 +220,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     """Train and test one cell; returns its record (also written as ``cell.json``).
 
     A finished cell is returned as it is, unless ``extend`` and it did not converge within
-    a smaller epoch cap than ``config.train.epochs``: then it goes on from its last
+    a smaller cap than ``config.train`` now gives: then it goes on from its last
     checkpoint to the new cap.
     """
     cell_path = os.path.join(cell_dir, "cell.json")
@@ -203,7 +228,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
         with open(cell_path) as f:
             record = json.load(f)
         if not (extend and record.get("status") == "not converged"
-                and record.get("epochs_run", 0) < config.train.epochs):
+                and record.get("epochs_run", 0) < config.train.epoch_cap(record["n_train"])):
             return record
     train_idx, val_idx = split_cell(task.groups, fraction, seed)
     train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
@@ -222,7 +247,8 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     if result.diverged:
         record = {"scheme": scheme, "fraction": fraction, "seed": seed, "status": "diverged",
                   "val_auc": float("nan"), "test_auc": float("nan"),
-                  "epochs_run": result.epochs_run, "epochs_cap": train_config.epochs,
+                  "epochs_run": result.epochs_run,
+                  "epochs_cap": train_config.epoch_cap(len(train_idx)),
                   "seconds": result.seconds, "cached": result.cached,
                   "learning_rate": learning_rate, "learning_rate_source": source,
                   "note": "diverged: the loss stopped being finite; set a smaller rate"}
@@ -249,7 +275,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
               else float("nan"),
               "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
               "n_test_units": int(len(units)), "status": result.status,
-              "epochs_cap": train_config.epochs, "learning_rate": learning_rate,
+              "epochs_cap": train_config.epoch_cap(len(train_idx)), "learning_rate": learning_rate,
               "learning_rate_source": source}
     write_json_atomic(cell_path, record)
     return record

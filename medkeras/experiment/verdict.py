@@ -155,14 +155,16 @@ def sweep_verdict(results):
 
 
 def _robustness(results):
-    """One sentence: each scheme's AUC at the smallest fraction against the largest."""
+    """One sentence: each scheme's AUC at the smallest fraction against the largest; a
+    scheme with an unconverged run at either fraction is marked, and never called the
+    steadiest."""
     from sklearn.metrics import roc_auc_score
 
     fractions = results.fractions
     if len(fractions) < 2:
         return ""
     large, small = fractions[0], fractions[-1]
-    drops = {}
+    drops, unconverged = {}, set()
     for scheme in results.schemes:
         aucs = {}
         for fraction in (large, small):
@@ -174,11 +176,21 @@ def _robustness(results):
             if labels.all() or not labels.any():
                 break
             aucs[fraction] = roc_auc_score(labels, _scheme_scores(cells, test["units"]))
+            if any(c.status != "converged" for c in cells):
+                unconverged.add(scheme)
         if len(aucs) == 2:
             drops[scheme] = aucs[large] - aucs[small]
     if not drops:
         return ""
-    steady = min(drops, key=drops.get)
-    listed = "; ".join(f"{html.escape(s)} {d:+.3f}" for s, d in drops.items())
-    return (f"With {small:g} instead of {large:g} of the training data, the AUC drops by: "
-            f"{listed} (least: {html.escape(steady)}).")
+    listed = "; ".join(f"{html.escape(s)} {d:+.3f}"
+                       + (" (a run did not converge)" if s in unconverged else "")
+                       for s, d in drops.items())
+    text = f"With {small:g} instead of {large:g} of the training data, the AUC drops by: {listed}"
+    settled = {s: d for s, d in drops.items() if s not in unconverged}
+    if settled:
+        text += f" (least: {html.escape(min(settled, key=settled.get))})"
+    text += "."
+    if unconverged & set(drops):
+        text += (" The drops of runs that did not converge may change with "
+                 "<code>sweep --extend</code>.")
+    return text
