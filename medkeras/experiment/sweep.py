@@ -289,7 +289,9 @@ def cell_learning_rate(config, model, scheme, x, y, cell_dir, *, seed):
     paper's recipe), and for ``scratch`` — or fine-tuning with ``learning_rate="auto"``,
     where the default diverges — a learning-rate range test on the cell's training patches
     (:mod:`medkeras.experiment.lrfinder`), kept in ``range_test.json``: scratch gets a rate
-    fitted to the task instead of the fine-tuning one.
+    fitted to the task instead of the fine-tuning one.  When the test's loss never fell it
+    cannot choose: the backbone's documented rate (``scratch_learning_rate``, or the
+    default for fine-tuning) is used, and the source says so.
     """
     from medkeras.experiment.lrfinder import scheme_range_test
 
@@ -307,7 +309,13 @@ def cell_learning_rate(config, model, scheme, x, y, cell_dir, *, seed):
                                  steps=config.range_test_steps, seed=seed)
         write_json_atomic(path, test.to_json())
     with open(path) as f:
-        return float(json.load(f)["chosen"]), "learning-rate range test"
+        chosen = json.load(f)["chosen"]
+    if chosen is not None:
+        return float(chosen), "learning-rate range test"
+    fallback = (model.scratch_learning_rate if scheme == "scratch"
+                else model.default_learning_rate)
+    return float(fallback), ("the backbone's default: the learning-rate range test's loss "
+                             "never fell")
 
 
 def run_sweep(task, config, out_dir, *, verbose=0, log=print, extend=False):

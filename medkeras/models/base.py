@@ -20,6 +20,9 @@ class TunableModel(keras.Model):
     caffe_specs = ()
     #: Base learning rate of the training recipe for this backbone (Table II: 0.001).
     default_learning_rate = 0.001
+    #: Base rate from scratch when the learning-rate range test cannot choose one (its loss
+    #: never fell): BVLC's reference AlexNet solver (``base_lr: 0.01``).
+    scratch_learning_rate = 0.01
 
     # -- fine-tuning depth -------------------------------------------------------------
     @property
