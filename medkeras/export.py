@@ -16,10 +16,12 @@ def export_saved_model(model, path, *, metadata=None):
 
     Signatures (both return ``{"probabilities": (batch, classes)}``):
 
-    * ``serving_default``: ``images`` float32 RGB, values 0–255, shape ``(batch, H, W, 3)``;
+    * ``serving_default``: ``images`` float32 RGB (grey for a one-channel model), values
+      0–255, shape ``(batch, H, W, channels)``;
     * ``serving_uint8``: the same as uint8.
 
-    ``H, W`` are the model's input size (227).  ``metadata`` (JSON-serialisable) is written
+    ``H, W`` are the model's input size (227 for AlexNet and SqueezeNet); the model's own
+    ``preprocess`` runs inside the signature.  ``metadata`` (JSON-serialisable) is written
     with the model's configuration to ``assets/medkeras.json``.  The directory is written
     next to ``path`` and moved into place, so an interrupted export leaves nothing half-done.
 
@@ -35,21 +37,24 @@ def export_saved_model(model, path, *, metadata=None):
     TensorShape([1, 2])
     """
     height, width, channels = model.input_shape[1:]
-    if channels != 3:
-        raise ValueError(f"export_saved_model expects a 3-channel model, got {model.input_shape}")
+    if channels not in (1, 3):
+        raise ValueError(f"export_saved_model expects a grey or RGB model, got "
+                         f"{model.input_shape}")
     path = os.fspath(path)
     if os.path.exists(path):
         raise FileExistsError(f"{path} exists; remove it or choose another path")
 
     def serve(images):
-        return {"probabilities": model(preprocess_input(images), training=False)}
+        prepared = (model.preprocess(images) if hasattr(model, "preprocess")
+                    else preprocess_input(images))
+        return {"probabilities": model(prepared, training=False)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=[
-        tf.TensorSpec((None, height, width, 3), tf.float32, name="images")])
+        tf.TensorSpec((None, height, width, channels), tf.float32, name="images")])
     archive.add_endpoint("serving_uint8", lambda images: serve(tf.cast(images, tf.float32)),
-                         input_signature=[tf.TensorSpec((None, height, width, 3), tf.uint8,
+                         input_signature=[tf.TensorSpec((None, height, width, channels), tf.uint8,
                                                         name="images")])
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -58,8 +63,11 @@ def export_saved_model(model, path, *, metadata=None):
         archive.write_out(staging, verbose=False)
         os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
         info = {"model": type(model).__name__, "config": model.get_config(),
-                "input": {"size": [height, width], "color": "RGB", "range": [0, 255]},
-                "preprocessing": "BGR, ImageNet mean subtracted (inside the signature)",
+                "input": {"size": [height, width], "color": "RGB" if channels == 3 else "grey",
+                          "range": [0, 255]},
+                "preprocessing": getattr(model, "preprocessing_name",
+                                         "BGR, ImageNet mean subtracted") +
+                " (inside the signature)",
                 "metadata": metadata}
         with open(os.path.join(staging, "assets", "medkeras.json"), "w") as f:
             json.dump(info, f, indent=2, default=str)

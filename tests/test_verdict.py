@@ -103,3 +103,24 @@ def test_an_unconverged_run_is_marked_in_the_less_data_sentence(tmp_path):
     # The steadiest claim is left to converged schemes only.
     assert "least: FT:conv1-conv10" not in text and "least: scratch" in text
     assert "sweep --extend" in text
+
+
+def test_a_run_stopped_on_the_chance_plateau_did_not_learn_and_blocks_the_verdict(tmp_path):
+    from medkeras.experiment.runner import TrainResult
+
+    def result(losses, stopped_early=True):
+        return TrainResult(scheme="scratch", best_val_auc=0.6, best_epoch=1,
+                           epochs_run=len(losses), seconds=1.0, cached=False,
+                           history=[{"loss": v} for v in losses], stopped_early=stopped_early,
+                           chance_loss=float(np.log(3)))
+    # CIMT from scratch at 3e-3, measured: patience ran out with the loss still near ln 3.
+    assert result([1.0979, 1.0953, 1.0927, 1.0874, 1.0778]).status == "did not learn"
+    assert result([1.0979, 0.9, 0.7]).status == "converged"
+    assert result([1.0979, 1.09], stopped_early=False).status == "not converged"
+    results = _sweep(tmp_path, [
+        ("scratch", 1.0, 0, 3.0, "did not learn", 600),
+        ("FT:conv1-conv10", 1.0, 0, 0.5, "converged", 600)])
+    verdict = sweep_verdict(results)
+    assert not verdict.conclusive
+    assert "did not learn" in verdict.html and "--scratch-learning-rate" in verdict.html
+    assert verdict.table.set_index("scheme").loc["scratch", "status"] == "did not learn"

@@ -264,10 +264,8 @@ def write_evaluation(app, evaluation, out, record, *, results=None):
     for heading, path in evaluation.figures:
         page.add_figure(heading, path, relative_to=out)
     if results is not None and results.cells:
-        from medkeras.experiment.report import run_table
+        from medkeras.experiment.report import RUN_STATUS_NOTE, run_table
 
-        page.add_table("Every run", run_table(results), note="not converged: the epoch cap "
-                       "stopped the run while its validation AUC was still improving; "
-                       "`sweep --extend --epochs N` continues it.")
+        page.add_table("Every run", run_table(results), note=RUN_STATUS_NOTE)
     page.add_configuration(record)
     return page.write(os.path.join(out, "report.html"))

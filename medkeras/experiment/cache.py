@@ -16,6 +16,11 @@ STOCHASTIC_LAYERS = (keras.layers.Dropout, keras.layers.GaussianNoise,
                      keras.layers.GaussianDropout, keras.layers.SpatialDropout2D)
 
 
+def is_stochastic(layer):
+    """Whether ``layer`` draws random numbers in training (a dropout of rate 0 does not)."""
+    return isinstance(layer, STOCHASTIC_LAYERS) and getattr(layer, "rate", 1.0) != 0
+
+
 def cut_layer(model, first):
     """The layer at whose input the model is cut when training from block ``first``.
 
@@ -27,7 +32,7 @@ def cut_layer(model, first):
     trainable = {id(layer) for block in model.tunable_layers[model.tunable_layers.index(first):]
                  for layer in model.block_layers(block)}
     for layer in model.layers:
-        if id(layer) in trainable or isinstance(layer, STOCHASTIC_LAYERS):
+        if id(layer) in trainable or is_stochastic(layer):
             return layer
     raise ValueError(f"no trainable layer from block {first!r}")
 
@@ -41,7 +46,7 @@ def split_frozen_prefix(model, first):
         return None, model
     cut = cut_layer(model, first)
     stochastic = [layer.name for layer in model.layers[:model.layers.index(cut)]
-                  if isinstance(layer, STOCHASTIC_LAYERS)]
+                  if is_stochastic(layer)]
     if stochastic:
         raise ValueError(f"cannot cache before {first!r}: stochastic layers {stochastic} "
                          "precede the cut")

@@ -118,6 +118,15 @@ def _over_seeds(results):
                                        "lowest", "highest"])
 
 
+#: What a run's status means, under every table of runs.
+RUN_STATUS_NOTE = ("converged: its validation AUC stopped improving for the patience. "
+                   "Not converged: the cap stopped the run while its validation AUC was still "
+                   "improving; `sweep --extend --epochs N` continues it. Did not learn: "
+                   "patience ran out while the training loss was still near chance level "
+                   "(a rate too small, or too little patience). Diverged: the loss stopped "
+                   "being finite.")
+
+
 def run_table(results):
     """Every finished run: its cell, status, epochs, rate and time, readable."""
     rows = []
@@ -161,9 +170,7 @@ def _write_html(results, table, figures, comparisons, over_seeds):
     runs = run_table(results)
     if len(runs):
         write_csv_atomic(os.path.join(out_dir, "runs.csv"), runs)
-        page.add_table("Every run", runs, note="not converged: the epoch cap stopped the run "
-                       "while its validation AUC was still improving; `sweep --extend "
-                       "--epochs N` continues it.")
+        page.add_table("Every run", runs, note=RUN_STATUS_NOTE)
     if over_seeds is not None and len(over_seeds) and over_seeds.seeds.max() > 1:
         write_csv_atomic(os.path.join(out_dir, "seeds.csv"), over_seeds)
         page.add_table("Test AUC over seeds", over_seeds)

@@ -86,13 +86,14 @@ def sweep_verdict(results):
     others = [s for s in scores if s != best]
     raw = [delong_test(labels, scores[best], scores[s]).p for s in others]
     adjusted = dict(zip(others, holm(raw) if raw else []))
-    unconverged = {s for s, cells in by_scheme.items()
-                   if any(c.status != "converged" for c in cells)}
+    status = {s: next((c.status for c in cells if c.status != "converged"), "converged")
+              for s, cells in by_scheme.items()}
+    unconverged = {s for s, value in status.items() if value != "converged"}
     seeds = sorted({c.seed for cells in by_scheme.values() for c in cells})
     rows = [{"scheme": s, "test AUC (mean of seeds)": aucs[s],
              "p vs best (DeLong, Holm)": adjusted.get(s, float("nan")),
              "runs": len(by_scheme[s]),
-             "status": "not converged" if s in unconverged else "converged",
+             "status": status[s],
              "minutes per run": _minutes(by_scheme[s])} for s in scores]
 
     def name(s):
@@ -137,15 +138,27 @@ def sweep_verdict(results):
         parts.append(f"{', '.join(map(html.escape, diverged))} diverged (the loss stopped "
                      "being finite) and could not be compared: give it a smaller rate "
                      "(<code>--scratch-learning-rate</code> or <code>--learning-rate</code>).")
-    blocked = [s for s in scores if s in unconverged] + diverged
+    capped = [s for s in scores if status.get(s) == "not converged"]
+    unlearned = [s for s in scores if status.get(s) == "did not learn"]
+    blocked = capped + unlearned + diverged
     close = [s for s in others if adjusted[s] >= ALPHA]
     conclusive = not blocked
-    if blocked:
+    if unlearned:
         parts.insert(0, (
-            f"<b>Inconclusive:</b> {', '.join(map(html.escape, blocked))} did not converge "
+            f"<b>Inconclusive:</b> {', '.join(map(html.escape, unlearned))} did not learn: "
+            "its training loss stayed near chance level (it never left the plateau every "
+            "network starts on) when its validation AUC stopped improving, so it was not "
+            "compared at its best; train it again in a new directory with a larger rate "
+            "(<code>--scratch-learning-rate</code>, or <code>--learning-rate</code> for "
+            "fine-tuning) or more <code>--patience</code>."))
+    if capped:
+        parts.insert(0, (
+            f"<b>Inconclusive:</b> {', '.join(map(html.escape, capped))} did not converge "
             "(still improving when the epoch cap stopped it), so the ranking below may "
             "change; run <code>sweep --extend --epochs N</code> with a larger N on the same "
-            "directory. As the runs stand:"))
+            "directory."))
+    if blocked:
+        parts.insert(len([p for p in (capped, unlearned) if p]), "As the runs stand:")
     elif close and len(seeds) < 2:
         parts.append(f"The evidence does not separate {name(best)} from "
                      f"{', '.join(map(html.escape, close))}; more seeds "

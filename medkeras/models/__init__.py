@@ -1,4 +1,6 @@
-"""medkeras backbones: Caffe-exact AlexNet and SqueezeNet v1.1 with layer-wise fine-tuning."""
+"""medkeras backbones: Caffe-exact AlexNet and SqueezeNet v1.1 with layer-wise fine-tuning;
+the ``keras.applications`` networks with block-wise fine-tuning are in
+:mod:`medkeras.models.applications` (``APPLICATIONS``)."""
 
 from medkeras.models.alexnet import AlexNet
 from medkeras.models.base import TunableModel

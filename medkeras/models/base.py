@@ -96,6 +96,12 @@ class TunableModel(keras.Model):
                 "the trainable layers changed after compile() and the model could not be "
                 f"recompiled automatically ({err}); call model.compile(...) again") from err
 
+    def preprocess(self, images):
+        """RGB images with values in 0–255 → this model's input (Caffe's: BGR, ImageNet
+        mean subtracted); NumPy or tensors."""
+        from medkeras.preprocessing import preprocess_input
+        return preprocess_input(images)
+
     # -- weights ------------------------------------------------------------------------
     def load_caffe_weights(self, path):
         """Load weights from a ``.caffemodel`` (V1 or V2), converted to Keras' layout.
