@@ -187,3 +187,30 @@ def test_imagenet_offline_fails_fast_with_the_file_to_copy(tmp_path, monkeypatch
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
     assert "weights='/path/to/" in message
     assert not os.path.exists(tmp_path / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+
+
+def test_a_sweep_tunes_a_modern_backbone_block_by_block_on_raw_images(tmp_path):
+    from medkeras.experiment.results import SweepResults
+    from medkeras.experiment.sweep import PatchTask, SweepConfig, build_model, run_sweep
+
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    x = rng.uniform(0, 200, (24, 32, 32, 3)).astype(np.float32) + 40 * y[:, None, None, None]
+    y_test = np.arange(8) % 2
+    x_test = rng.uniform(0, 200, (8, 32, 32, 3)).astype(np.float32) + 40 * y_test[:, None,
+                                                                                 None, None]
+    task = PatchTask("raw", x, y, np.arange(24) // 2, x_test, y_test, raw=True)
+    config = SweepConfig(backbone="mobilenet_v2", weights=None,
+                         schemes=("FT:only head", "FT:stage6-head"),
+                         train=TrainConfig(epochs=1, batch_size=8, tensorboard=False))
+    table = run_sweep(task, config, str(tmp_path / "s"), log=None)
+    assert list(table["scheme"]) == ["FT:only head", "FT:stage6-head"]
+    assert list(table["cached"]) == [True, True]
+    assert table["test_auc"].between(0, 1).all()
+    cells = {c.scheme: c for c in SweepResults(tmp_path / "s").cells}
+    # The cell's model saw the images through MobileNetV2's own preprocessing (−1…1).
+    model = build_model("mobilenet_v2", classes=2, input_shape=(32, 32, 3), seed=0)
+    assert model.preprocess(x).min() >= -1 and model.preprocess(x).max() <= 1
+    assert cells["FT:only head"].record["learning_rate"] == model.default_learning_rate
+    with pytest.raises(ValueError, match="227×227×3"):
+        build_model("squeezenet", classes=2, input_shape=(32, 32, 3))

@@ -12,7 +12,7 @@ import os
 from medkeras.atomic import write_json_atomic
 from medkeras.experiment.results import cell_name
 from medkeras.experiment.sweep import check_sweep_config, run_cell
-from medkeras.models import BACKBONES
+from medkeras.models import ALL_BACKBONES
 
 
 def choose_depth(task, config, out_dir, *, seed=0, log=print):
@@ -29,7 +29,7 @@ def choose_depth(task, config, out_dir, *, seed=0, log=print):
     """
     os.makedirs(out_dir, exist_ok=True)
     check_sweep_config(out_dir, config, task)
-    schemes = [s for s in BACKBONES[config.backbone].scheme_table() if s != "scratch"]
+    schemes = [s for s in ALL_BACKBONES[config.backbone].scheme_table() if s != "scratch"]
     curve, best, reason = [], None, "every depth improved: deepest tuning chosen"
     for scheme in schemes:
         record = run_cell(task, config, scheme, 1.0, seed,

@@ -149,9 +149,9 @@ PROTOCOLS = {"paper": {"schemes": None, "fractions": (1.0, 0.5, 0.25, 0.1), "see
 
 def quick_schemes(backbone):
     """scratch, the shallowest, a middle and the deepest fine-tuning of a backbone."""
-    from medkeras.models import BACKBONES
+    from medkeras.models import ALL_BACKBONES
 
-    tuned = [s for s in BACKBONES[backbone].scheme_table() if s != "scratch"]
+    tuned = [s for s in ALL_BACKBONES[backbone].scheme_table() if s != "scratch"]
     return ("scratch", tuned[0], tuned[len(tuned) // 2], tuned[-1])
 
 

@@ -146,10 +146,10 @@ class SweepResults:
     def scheme_order(self):
         """Every cell label a sweep of this backbone can have, scratch first, shallow to
         deep."""
-        from medkeras.models import BACKBONES
+        from medkeras.models import ALL_BACKBONES
 
         labels = [scratch_label(i) for i in self.config["sweep"]["scratch_inits"]]
-        return labels + [s for s in BACKBONES[self.backbone].scheme_table() if s != "scratch"]
+        return labels + [s for s in ALL_BACKBONES[self.backbone].scheme_table() if s != "scratch"]
 
     def _finished_cells(self):
         cells = []

@@ -16,7 +16,7 @@ import pandas as pd
 from medkeras.data.patches import predict_in_chunks
 from medkeras.data.splits import balanced_indices, split_by_group, subsample_groups
 from medkeras.evaluation import delong_auc_interval
-from medkeras.models import BACKBONES
+from medkeras.models import ALL_BACKBONES
 from medkeras.atomic import write_json_atomic
 from medkeras.experiment.results import cell_name, parse_label, scratch_label
 from medkeras.experiment.runner import (TrainConfig, environment, load_best_val_scores,
@@ -33,6 +33,9 @@ class PatchTask:
     patches ``x_test``/``y_test`` belong to ``test_units`` (the candidate or frame each was
     cut from): a unit's score is the mean positive probability over its patches, as in the
     paper.  ``test_groups`` (per test patch) drive the confidence intervals (patients).
+    ``raw``: ``x`` and ``x_test`` hold images with values 0–255 (RGB, or grey with one
+    channel) at the model's input size, and every cell prepares them with its model's own
+    ``preprocess`` (a ``keras.applications`` backbone's ``preprocess_input``).
     """
     name: str
     x: object
@@ -44,6 +47,7 @@ class PatchTask:
     test_groups: np.ndarray = None
     classes: int = 2
     positive_classes: tuple = (1,)
+    raw: bool = False
 
     def __post_init__(self):
         self.y, self.groups = np.asarray(self.y), np.asarray(self.groups)
@@ -86,8 +90,9 @@ class SweepConfig:
     range_test_steps: int = 100
 
     def __post_init__(self):
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {self.backbone!r}")
+        if self.backbone not in ALL_BACKBONES:
+            raise ValueError(f"backbone must be one of {list(ALL_BACKBONES)}; Received: "
+                             f"backbone={self.backbone!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
         for fraction in self.fractions:
@@ -107,9 +112,25 @@ class SweepConfig:
         return dataclasses.asdict(self)
 
 
-def build_model(backbone, *, classes, weights=None, init=None, seed=None):
+def build_model(backbone, *, classes, weights=None, init=None, seed=None, input_shape=None):
+    """A backbone for a cell.  ``input_shape`` ``(size, size, channels)`` sizes a
+    ``keras.applications`` backbone; the paper's take 227×227×3 only."""
+    from medkeras.models.applications import ApplicationBackbone
+
+    model_class = ALL_BACKBONES[backbone]
     options = {} if init is None else {"init": init}
-    return BACKBONES[backbone](classes=classes, weights=weights, seed=seed, **options)
+    if issubclass(model_class, ApplicationBackbone):
+        if init is not None:
+            raise ValueError(f"{backbone} starts from keras.applications' own initialisation; "
+                             f"Received: init={init!r} (scratch_inits apply to alexnet and "
+                             "squeezenet)")
+        if input_shape is not None:
+            if input_shape[0] != input_shape[1]:
+                raise ValueError(f"{backbone} takes square images; Received: {input_shape}")
+            options = {"input_size": int(input_shape[0]), "channels": int(input_shape[2])}
+    elif input_shape is not None and tuple(input_shape) != (227, 227, 3):
+        raise ValueError(f"{backbone} takes 227×227×3 patches; Received: {tuple(input_shape)}")
+    return model_class(classes=classes, weights=weights, seed=seed, **options)
 
 
 def unit_scores(probabilities, units, positive_classes):
@@ -131,7 +152,7 @@ def unit_values(values, units):
 
 def schemes_of(config, task):
     """The cell labels of a sweep: its schemes, ``scratch`` once per initialisation."""
-    table = BACKBONES[config.backbone].scheme_table()
+    table = ALL_BACKBONES[config.backbone].scheme_table()
     schemes = list(table) if config.schemes is None else list(config.schemes)
     unknown = [s for s in schemes if s not in table]
     if unknown:
@@ -235,14 +256,20 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     model_scheme, init = parse_label(scheme)
     scratch = model_scheme == "scratch"
     model = build_model(config.backbone, classes=task.classes,
-                        weights=None if scratch else config.weights, init=init, seed=seed)
-    learning_rate, source = cell_learning_rate(config, model, model_scheme, task.x[train_idx],
+                        weights=None if scratch else config.weights, init=init, seed=seed,
+                        input_shape=tuple(task.x.shape[1:]))
+
+    def prepare(images):
+        return model.preprocess(np.asarray(images)) if task.raw else images
+
+    x_train, x_val = prepare(task.x[train_idx]), prepare(task.x[val_idx])
+    learning_rate, source = cell_learning_rate(config, model, model_scheme, x_train,
                                                task.y[train_idx], cell_dir, seed=seed)
     train_config = dataclasses.replace(config.train, seed=seed, learning_rate=learning_rate,
                                        positive_classes=task.positive_classes)
     run_dir = os.path.join(cell_dir, "run")
-    result = train_scheme(model, model_scheme, (task.x[train_idx], task.y[train_idx]),
-                          (task.x[val_idx], task.y[val_idx]), run_dir=run_dir,
+    result = train_scheme(model, model_scheme, (x_train, task.y[train_idx]),
+                          (x_val, task.y[val_idx]), run_dir=run_dir,
                           config=train_config, verbose=verbose, extend=extend)
     if result.diverged:
         record = {"scheme": scheme, "fraction": fraction, "seed": seed, "status": "diverged",
@@ -257,7 +284,8 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     val_scores = load_best_val_scores(run_dir)
     val_labels = np.isin(task.y[val_idx], task.positive_classes)
     val_auc_ci = list(delong_auc_interval(val_labels, val_scores))
-    probabilities = predict_in_chunks(model, task.x_test, batch_size=train_config.batch_size)
+    probabilities = predict_in_chunks(model, prepare(task.x_test),
+                                      batch_size=train_config.batch_size)
     units, scores = unit_scores(probabilities, task.test_units, task.positive_classes)
     labels = np.isin(unit_values(task.y_test, task.test_units), task.positive_classes)
     groups = (unit_values(task.test_groups, task.test_units) if task.test_groups is not None
