@@ -376,6 +376,8 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print, extend=False):
         try:
             rows.append(run_cell(task, config, scheme, fraction, seed, cell_dir, verbose=verbose,
                                  extend=extend))
+            if log:
+                progress.write(cell_summary(rows[-1]))
         except medkeras.WeightsUnavailableError as err:
             unavailable = str(err)
             if log:
@@ -387,6 +389,22 @@ def run_sweep(task, config, out_dir, *, verbose=0, log=print, extend=False):
     table.to_csv(partial, index=False)
     os.replace(partial, os.path.join(out_dir, "results.csv"))
     return table
+
+
+def cell_summary(record):
+    """One line on a finished cell, its status first among its numbers.
+
+    >>> cell_summary({"scheme": "scratch", "fraction": 1.0, "seed": 0, "status": "not converged",
+    ...               "val_auc": 0.78, "test_auc": 0.8, "epochs_run": 16, "epochs_cap": 16,
+    ...               "seconds": 1800, "learning_rate": 0.003})
+    'scratch | 1 | 0: not converged, val AUC 0.780, test AUC 0.800, 16/16 epochs, rate 0.003, 30.0 min'
+    """
+    return (f"{record['scheme']} | {record['fraction']:g} | {record['seed']}: "
+            f"{record.get('status', '?')}, val AUC {record.get('val_auc', float('nan')):.3f}, "
+            f"test AUC {record.get('test_auc', float('nan')):.3f}, "
+            f"{record.get('epochs_run', '?')}/{record.get('epochs_cap', '?')} epochs, "
+            f"rate {record.get('learning_rate', float('nan')):.3g}, "
+            f"{record.get('seconds', float('nan')) / 60:.1f} min")
 
 
 def _skipped(scheme, fraction, seed, reason):
