@@ -212,5 +212,8 @@ def test_a_sweep_tunes_a_modern_backbone_block_by_block_on_raw_images(tmp_path):
     model = build_model("mobilenet_v2", classes=2, input_shape=(32, 32, 3), seed=0)
     assert model.preprocess(x).min() >= -1 and model.preprocess(x).max() <= 1
     assert cells["FT:only head"].record["learning_rate"] == model.default_learning_rate
+    from medkeras.experiment.sweep import load_cell_model
+    loaded = load_cell_model(str(tmp_path / "s"), cells["FT:stage6-head"].record)
+    assert loaded.input_shape == (None, 32, 32, 3)
     with pytest.raises(ValueError, match="227×227×3"):
         build_model("squeezenet", classes=2, input_shape=(32, 32, 3))

@@ -181,6 +181,8 @@ def check_sweep_config(out_dir, config, task, *, extend=False):
         sweep["train"] = {k: v for k, v in sweep["train"].items() if k != "max_iterations"}
     record = {"task": task.name, "sweep": sweep, "positive_classes":
               list(task.positive_classes), "classes": task.classes}
+    if task.raw:         # the images' size and channels make the model (sweeps before: 227)
+        record["input_shape"] = [int(n) for n in task.x.shape[1:]]
     mismatch = (f"{out_dir} holds a different sweep ({path}); use another output directory "
                 "or remove it")
     if extend and os.path.exists(path):
@@ -425,9 +427,10 @@ def load_cell_model(sweep_dir, cell):
     found = results.cell(cell["scheme"], cell["fraction"], cell["seed"])
     scheme, init = parse_label(found.scheme)
     sweep = results.config["sweep"]
+    shape = results.config.get("input_shape")
     model = build_model(sweep["backbone"], classes=results.config["classes"],
                         weights=None if scheme == "scratch" else sweep["weights"],
-                        init=init, seed=found.seed)
+                        init=init, seed=found.seed, input_shape=shape and tuple(shape))
     load_best_weights(model, found.run_dir)
     return model
 
