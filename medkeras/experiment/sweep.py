@@ -259,7 +259,7 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     scratch = model_scheme == "scratch"
     model = build_model(config.backbone, classes=task.classes,
                         weights=None if scratch else config.weights, init=init, seed=seed,
-                        input_shape=tuple(task.x.shape[1:]))
+                        input_shape=tuple(task.x.shape[1:]) if task.raw else None)
 
     def prepare(images):
         return model.preprocess(np.asarray(images)) if task.raw else images
