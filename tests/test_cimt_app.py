@@ -155,7 +155,12 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
                  "--annotations", str(case_dir / "scan.json"), "--stride", "4,16",
                  "--out", str(measured)]) == 0
     record = json.loads((measured / "measurement.json").read_text())
-    assert record["thickness_mm"] > 0 and len(record["lumen_intima"]) == len(record["columns"])
+    assert len(record["lumen_intima"]) == len(record["columns"])
+    # A one-epoch model may cross the interfaces: then the record says so.
+    crossed = np.sum(np.array(record["media_adventitia"])[:, 1]
+                     < np.array(record["lumen_intima"])[:, 1])
+    assert (record["thickness_mm"] > 0 and not crossed) or \
+        f"cross in {crossed} of" in record["warnings"][0]
     assert "errors" in record and (measured / "overlay.png").read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(measured / "interfaces.csv")
     assert list(table.columns) == ["x", "lumen_intima_y", "media_adventitia_y"]

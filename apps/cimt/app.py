@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from medkeras.experiment.app import Application, Option
 
 from .settings import CIMTSettings, parse_stride
@@ -81,3 +83,5 @@ def _measure(args):
                            out=args.out, stride=args.stride)
     print(f"IMT {result['thickness_mm']:.3f} mm over {len(result['columns'])} columns → "
           f"{args.out}")
+    for warning in result.get("warnings", ()):
+        print(f"warning: {warning}", file=sys.stderr)

@@ -88,6 +88,14 @@ def measure_image(image_path, *, model_dir, out, roi=None, mm_per_pixel=None, an
               "columns": found.columns.tolist(),
               "lumen_intima": np.stack([found.columns, found.lumen_intima], 1).tolist(),
               "media_adventitia": np.stack([found.columns, found.media_adventitia], 1).tolist()}
+    crossed = int(np.sum(found.media_adventitia < found.lumen_intima))
+    if crossed:
+        # Each interface is found on its own map (the paper's method), so a poor model can
+        # put media-adventitia above lumen-intima: a negative thickness, said, not hidden.
+        record["warnings"] = [
+            f"the interfaces cross in {crossed} of {len(found.columns)} columns (media-"
+            "adventitia above lumen-intima): the model does not separate them here; the "
+            "thickness is not a measurement"]
     if case is not None:
         record["errors"] = case_errors(found, case)
     with open(os.path.join(out, "measurement.json"), "w") as f:
