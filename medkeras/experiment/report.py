@@ -48,7 +48,7 @@ def write_report(out_dir, *, n_bootstrap=2000):
             row[f"sensitivity at {fpr:.0%} FPR [95% CI]"] = f"{sens:.3f} [{lo:.3f}, {hi:.3f}]"
         row.update({"validation AUC": main[scheme]["val_auc"],
                     "status": results.cell(scheme, full, first_seed).status,
-                    "minutes": main[scheme]["seconds"] / 60})
+                    "minutes": round(main[scheme]["seconds"] / 60, 1)})
         rows.append(row)
     table = pd.DataFrame(rows)
     table.to_csv(os.path.join(out_dir, "metrics.csv"), index=False)
@@ -140,7 +140,7 @@ def run_table(results):
                      "test AUC": r.get("test_auc", np.nan),
                      "learning rate": f"{r['learning_rate']:.2g} ({r['learning_rate_source']})"
                      if r.get("learning_rate") else "–",
-                     "minutes": r.get("seconds", np.nan) / 60})
+                     "minutes": round(r.get("seconds", np.nan) / 60, 1)})
     return pd.DataFrame(rows)
 
 

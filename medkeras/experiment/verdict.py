@@ -94,7 +94,7 @@ def sweep_verdict(results):
              "p vs best (DeLong, Holm)": adjusted.get(s, float("nan")),
              "runs": len(by_scheme[s]),
              "status": status[s],
-             "minutes per run": _minutes(by_scheme[s])} for s in scores]
+             "minutes per run": round(_minutes(by_scheme[s]), 1)} for s in scores]
 
     def name(s):
         return f"<b>{html.escape(s)}</b>"
