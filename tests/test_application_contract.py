@@ -84,9 +84,9 @@ def test_a_new_application_gets_every_command(tmp_path, capsys):
     assert len(pd.read_csv(out / "toy" / "scores.csv")) == 2
     # ... but never mixes another recipe or other data into it.
     assert _main("train", "--scheme", "scratch", *common[:-4], "--epochs", "2", "--batch",
-                 "8", "--weights", weights) == 1
+                 "8", "--weights", weights) == 2
     assert "different sweep" in capsys.readouterr().err
-    assert _main("train", "--scheme", "scratch", "--patches", "16", *common) == 1
+    assert _main("train", "--scheme", "scratch", "--patches", "16", *common) == 2
     assert "other data or settings" in capsys.readouterr().err
 
     before = (out / "toy" / "scores.csv").read_text()
@@ -99,18 +99,18 @@ def test_a_new_application_gets_every_command(tmp_path, capsys):
                  "--out", exported) == 0
     info = json.loads((exported / "info.json").read_text())
     assert info["application"] == "toy" and info["classes"] == ["dark", "bright"]
-    assert _main("export", out, "--scheme", "FT:fire9-conv10", "--out", tmp_path / "x") == 1
+    assert _main("export", out, "--scheme", "FT:fire9-conv10", "--out", tmp_path / "x") == 2
     assert "no finished cell" in capsys.readouterr().err
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
-    assert _main("evaluate", tmp_path) == 1
+    assert _main("evaluate", tmp_path) == 2
     assert "no toy.json here" in capsys.readouterr().err
-    assert _main("sweep", "--out", tmp_path / "s", "--patches", "2") == 1
+    assert _main("sweep", "--out", tmp_path / "s", "--patches", "2") == 2
     assert "patches must be an integer >= 8" in capsys.readouterr().err
-    assert _main("sweep", "--out", tmp_path / "s", "--data", tmp_path / "missing") == 1
+    assert _main("sweep", "--out", tmp_path / "s", "--data", tmp_path / "missing") == 2
     assert "not a folder" in capsys.readouterr().err
-    assert _main("sweep", "--out", tmp_path / "s", "--scratch-inits", "uniformish") == 1
+    assert _main("sweep", "--out", tmp_path / "s", "--scratch-inits", "uniformish") == 2
     assert "init must be one of" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _main("sweep", "--out", tmp_path / "s", "--backbone", "resnet")
@@ -125,4 +125,4 @@ def test_automatic_depth_from_the_command_line(tmp_path, monkeypatch):
     chosen = json.loads((tmp_path / "a" / "auto_depth.json").read_text())["chosen"]
     assert chosen == "FT:fire9-conv10"
     assert _main("sweep", "--out", tmp_path / "b", "--schemes", "auto",
-                 "--fractions", "1,0.5") == 1
+                 "--fractions", "1,0.5") == 2

@@ -68,9 +68,9 @@ def test_user_mistakes_give_messages_not_tracebacks(tmp_path):
     broken.write_bytes(b"\x0a\xff\xff\xff")
     result = subprocess.run([sys.executable, "-m", "medkeras", "convert", str(broken),
                              str(tmp_path / "x.weights.h5")], capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "error:" in result.stderr and "broken.caffemodel" in result.stderr
     assert "Traceback" not in result.stderr
     result = subprocess.run([sys.executable, "-m", "medkeras", "report", str(tmp_path)],
                             capture_output=True, text=True)
-    assert result.returncode == 1 and "not a sweep directory" in result.stderr
+    assert result.returncode == 2 and "not a sweep directory" in result.stderr

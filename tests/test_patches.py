@@ -286,6 +286,29 @@ def test_subsample_groups_nested_fractions():
         set(groups[subsample_groups(groups, 0.5, seed=5)])
 
 
+def test_stratified_splits_reach_every_class_of_single_class_groups():
+    groups = group_ids()
+    labels = np.array([int(g[-2:]) % 3 for g in groups])   # every patient of one class
+    for seed in range(20):
+        train, val = split_by_group(groups, seed=seed, strata=labels)
+        assert set(labels[val]) == set(labels[train]) == {0, 1, 2}
+        assert not set(groups[train]) & set(groups[val])
+        kept = subsample_groups(groups[train], 0.1, seed=seed, strata=labels[train])
+        assert set(labels[train][kept]) == {0, 1, 2}
+        assert kept.tolist() == sorted(kept.tolist())
+    # class by class: 20% of each class's 17, 17 and 16 patients, rounded half up
+    counts = [len(set(groups[val][labels[val] == k])) for k in range(3)]
+    assert counts == [3, 3, 3]
+    previous = None
+    for fraction in (1.0, 0.5, 0.25):                     # still nested across fractions
+        kept = set(groups[subsample_groups(groups, fraction, seed=3, strata=labels)])
+        assert previous is None or kept <= previous
+        previous = kept
+    unstratified_misses = sum(len(set(labels[split_by_group(groups, seed=s)[1]])) < 3
+                              for s in range(200))
+    assert unstratified_misses > 0          # what strata prevent: a class missing from validation
+
+
 # --------------------------------------------------------------------------- errors
 
 

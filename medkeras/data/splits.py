@@ -89,12 +89,42 @@ def _shuffled_groups(groups, seed):
     return np.random.default_rng(seed).permutation(len(unique)), inverse.ravel()
 
 
-def split_by_group(groups, *, validation_fraction=0.2, seed=0):
+def _strata_of_groups(inverse, n_groups, strata):
+    """Each group's stratum: the most frequent stratum label of its samples (ties: the
+    smallest)."""
+    _, codes = np.unique(_check_1d(strata, "strata"), return_inverse=True)
+    codes = codes.ravel()
+    if len(codes) != len(inverse):
+        raise ValueError("strata must have one label per sample")
+    counts = np.zeros((n_groups, codes.max() + 1), np.int64)
+    np.add.at(counts, (inverse, codes), 1)
+    return counts.argmax(axis=1)
+
+
+def _take_groups(groups, seed, strata, count_of):
+    """A boolean per sample: in one of the groups taken.  ``count_of(n)`` groups are taken
+    from the seeded order of all ``n`` groups, or, with ``strata``, from each stratum's
+    own seeded order of its groups."""
+    order, inverse = _shuffled_groups(groups, seed)
+    if strata is None:
+        return np.isin(inverse, order[:count_of(len(order))])
+    group_stratum = _strata_of_groups(inverse, len(order), strata)
+    taken = []
+    for stratum in np.unique(group_stratum):
+        members = order[np.isin(order, np.flatnonzero(group_stratum == stratum))]
+        taken += members[:count_of(len(members))].tolist()
+    return np.isin(inverse, taken)
+
+
+def split_by_group(groups, *, validation_fraction=0.2, seed=0, strata=None):
     """Split samples into training and validation with no group on both sides.
 
     ``round(validation_fraction · number of groups)`` groups (halves rounded up; at least
     one, and at least one left for training) go to validation, chosen at random; the
-    fraction is of groups (patients, videos), not of samples.
+    fraction is of groups (patients, videos), not of samples.  With ``strata`` (a label
+    per sample, e.g. the class) the groups are split stratum by stratum (a group belongs to
+    its most frequent label; a stratum of one group stays in training), so that every class
+    of single-class groups (patients of one diagnosis) reaches both sides.
 
     Parameters
     ----------
@@ -102,6 +132,7 @@ def split_by_group(groups, *, validation_fraction=0.2, seed=0):
         Group (patient, video) of each sample; at least two distinct groups.
     validation_fraction : float in (0, 1)
     seed : int
+    strata : (n,) array, optional
 
     Returns
     -------
@@ -111,16 +142,16 @@ def split_by_group(groups, *, validation_fraction=0.2, seed=0):
     seed = _check_seed(seed)
     if not isinstance(validation_fraction, numbers.Real) or not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
-    order, inverse = _shuffled_groups(groups, seed)
-    if len(order) < 2:
-        raise ValueError(f"split_by_group needs at least 2 groups, got {len(order)}")
-    count = min(group_count(validation_fraction, len(order)), len(order) - 1)
-    in_validation = np.isin(inverse, order[:count])
+    if len(np.unique(groups)) < 2:
+        raise ValueError(f"split_by_group needs at least 2 groups, got {len(np.unique(groups))}")
+    in_validation = _take_groups(
+        groups, seed, strata,
+        lambda n: min(group_count(validation_fraction, n), n - 1) if n > 1 else 0)
     return (np.flatnonzero(~in_validation).astype(np.int64),
             np.flatnonzero(in_validation).astype(np.int64))
 
 
-def subsample_groups(groups, fraction, *, seed=0):
+def subsample_groups(groups, fraction, *, seed=0, strata=None):
     """Indices of the samples of a random subset of the groups, nested across fractions.
 
     Takes ``round(fraction · number of groups)`` groups (halves rounded up, at least one).
@@ -130,6 +161,8 @@ def subsample_groups(groups, fraction, *, seed=0):
     differ only by the data added.
 
     To subsample a training split: ``train_idx[subsample_groups(groups[train_idx], 0.25)]``.
+    With ``strata`` (a label per sample) the fraction is taken of each stratum's groups (a
+    group belongs to its most frequent label), so that every class keeps a group.
 
     Parameters
     ----------
@@ -137,6 +170,7 @@ def subsample_groups(groups, fraction, *, seed=0):
         Group (patient, video) of each sample.
     fraction : float in (0, 1]
     seed : int
+    strata : (n,) array, optional
 
     Returns
     -------
@@ -146,9 +180,8 @@ def subsample_groups(groups, fraction, *, seed=0):
     seed = _check_seed(seed)
     if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    order, inverse = _shuffled_groups(groups, seed)
-    count = group_count(fraction, len(order))
-    return np.flatnonzero(np.isin(inverse, order[:count])).astype(np.int64)
+    taken = _take_groups(groups, seed, strata, lambda n: group_count(fraction, n))
+    return np.flatnonzero(taken).astype(np.int64)
 
 
 def class_balanced_sample(labels, total, *, seed=0, classes=(0, 1)):

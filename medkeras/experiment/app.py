@@ -94,6 +94,9 @@ class Application:
     options = ()
     #: Settings of ``demo`` that differ from the defaults (small and quick).
     demo_settings = {}
+    #: ``--backbone`` choices (names of ``medkeras.models.ALL_BACKBONES``) and the default.
+    backbones = ("squeezenet", "alexnet")
+    default_backbone = "squeezenet"
 
     @property
     def record_name(self):
@@ -123,6 +126,11 @@ class Application:
     def add_commands(self, commands):
         """Add the application's own subcommands (``commands`` is argparse's
         subparsers); each sets ``run=function(args)``."""
+
+    def class_names(self, directory):
+        """The class names of the sweep in ``directory`` (by label): ``classes``, unless
+        the application learns them from its data."""
+        return tuple(self.classes)
 
     # -- settings ------------------------------------------------------------------------
     def settings_defaults(self):

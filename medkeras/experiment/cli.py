@@ -3,7 +3,8 @@
 
 ``demo, sweep, train, evaluate, export, report`` with the same flags and meanings in every
 application, plus the application's own commands (its inference command).  One error
-policy: a user mistake prints ``error: …`` and exits 1, never a traceback.  Building the
+policy: a user mistake (bad input, a file that cannot be read or written, a configuration
+error) prints one line ``error: …`` and exits 2, never a traceback.  Building the
 parser imports nothing heavy, so ``--help`` answers at once and without TensorFlow, and
 TensorFlow's C++ log lines are hidden unless ``TF_CPP_MIN_LOG_LEVEL`` says otherwise.
 """
@@ -21,6 +22,8 @@ __all__ = ["BACKBONE_NAMES", "DEMO_SCHEMES", "application_main", "build_parser",
 BACKBONE_NAMES = ("squeezenet", "alexnet")
 #: The schemes of every application's demo.
 DEMO_SCHEMES = ("scratch", "FT:only conv10", "FT:conv1-conv10")
+#: Exit status of a user mistake (argparse's for a bad command line).
+USER_ERROR = 2
 #: The epoch cap when only ``--iterations`` is given: the iteration cap decides.
 NO_EPOCH_CAP = 100_000
 
@@ -94,8 +97,9 @@ def _add_data_options(parser, app, *, defaults):
                              f"{defaults.get('seed', 0)})")
 
 
-def _add_training_options(parser, *, epochs, demo=False):
-    parser.add_argument("--backbone", default="squeezenet", choices=BACKBONE_NAMES)
+def _add_training_options(parser, app, *, epochs, demo=False):
+    parser.add_argument("--backbone", default=app.default_backbone, choices=app.backbones,
+                        help=f"default {app.default_backbone}")
     parser.add_argument("--weights", default="imagenet",
                         help="starting weights of fine-tuning: imagenet or a file")
     parser.add_argument("--epochs", type=int, default=None,
@@ -135,7 +139,7 @@ def _experiment_parser(commands, app, name, help, *, demo=False):
     parser.add_argument("--out", default=f"runs/{app.name}-demo" if demo else None,
                         required=not demo, help="the sweep directory (resumable)")
     _add_data_options(parser, app, defaults=defaults)
-    _add_training_options(parser, epochs=2 if demo else 10, demo=demo)
+    _add_training_options(parser, app, epochs=2 if demo else 10, demo=demo)
     parser.set_defaults(default_epochs=2 if demo else 10)
     return parser
 
@@ -145,6 +149,17 @@ def _experiment_parser(commands, app, name, help, *, demo=False):
 #: ``quick``: scratch, the shallowest, a middle and the deepest tuning × 1 and ¼ × 2 seeds.
 PROTOCOLS = {"paper": {"schemes": None, "fractions": (1.0, 0.5, 0.25, 0.1), "seeds": (0, 1, 2)},
              "quick": {"schemes": "quick", "fractions": (1.0, 0.25), "seeds": (0, 1)}}
+
+
+def demo_schemes(backbone):
+    """The demo's schemes: :data:`DEMO_SCHEMES` for SqueezeNet; for another backbone
+    scratch, its shallowest and its deepest fine-tuning."""
+    if backbone == "squeezenet":
+        return DEMO_SCHEMES
+    from medkeras.models import ALL_BACKBONES
+
+    tuned = [s for s in ALL_BACKBONES[backbone].scheme_table() if s != "scratch"]
+    return ("scratch", tuned[0], tuned[-1])
 
 
 def quick_schemes(backbone):
@@ -194,6 +209,11 @@ def _run_experiment(app, args, *, schemes, fractions, seeds, extend=False):
 
     data = data_source(app, folder=args.data, format=getattr(args, "format", None),
                        synthetic=getattr(args, "synthetic", None))
+    if "folder" in data:
+        out, folder = os.path.realpath(args.out), os.path.realpath(data["folder"])
+        if os.path.commonpath([out, folder]) == folder:
+            raise ValueError(f"--out {args.out} lies inside --data {args.data}: the results "
+                             "would be read as data; choose an output folder outside it")
     settings = app.make_settings(**{o.field: getattr(args, o.field) for o in app.options},
                                  seed=args.split_seed)
     auto = schemes == "auto"
@@ -232,7 +252,8 @@ def _export(app, args):
     record = read_record(args.directory, app.record_name)
     cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
     export_cell(args.directory, cell, args.out, info={
-        "application": app.name, "settings": record["settings"], "classes": list(app.classes)})
+        "application": app.name, "settings": record["settings"],
+        "classes": list(app.class_names(args.directory))})
     print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → {args.out}")
 
 
@@ -248,6 +269,47 @@ def _sweep(app, args):
                     extend=args.extend)
 
 
+def _study(app, args):
+    """Every backbone of ``--backbones``: its own sweep directory ``OUT/<backbone>``, then
+    the page comparing them (:mod:`medkeras.experiment.study`)."""
+    import copy
+
+    from medkeras.experiment.study import write_study
+
+    unknown = [b for b in args.backbones if b not in app.backbones]
+    if unknown or not args.backbones:
+        raise ValueError(f"--backbones must name backbones of {list(app.backbones)}; "
+                         f"Received: {','.join(args.backbones) or 'none'}")
+    for backbone in args.backbones:
+        run = copy.copy(args)
+        run.backbone, run.out = backbone, os.path.join(args.out, backbone)
+        if args.schemes is None and args.protocol is None:
+            run.schemes = study_schemes(backbone, scratch=args.scratch, depths=args.depths)
+        print(f"— {backbone} → {run.out}")
+        _sweep(app, run)
+    print("study:", write_study(args.out, args.backbones))
+
+
+def study_schemes(backbone, *, scratch=False, depths=None):
+    """The fine-tuning depths of a backbone, shallow to deep (and ``scratch`` first): all,
+    or ``depths`` of them evenly spaced from the head alone to the whole network.
+
+    >>> study_schemes("squeezenet", scratch=True, depths=3)
+    ('scratch', 'FT:only conv10', 'FT:fire6-conv10', 'FT:conv1-conv10')
+    """
+    import numpy as np
+
+    from medkeras.models import ALL_BACKBONES
+
+    tuned = [s for s in ALL_BACKBONES[backbone].scheme_table() if s != "scratch"]
+    if depths is not None:
+        if depths < 1:
+            raise ValueError(f"--depths must be at least 1; Received: {depths}")
+        picks = np.unique(np.round(np.linspace(0, len(tuned) - 1, depths)).astype(int))
+        tuned = [tuned[i] for i in picks]
+    return (("scratch",) if scratch else ()) + tuple(tuned)
+
+
 def build_parser(app, *, description=None):
     """The whole command line of ``app``."""
     package = type(app).__module__.rpartition(".")[0]        # apps.x or medkeras.apps.x
@@ -259,10 +321,11 @@ def build_parser(app, *, description=None):
 
     demo = _experiment_parser(commands, app, "demo", "a small sweep on built-in synthetic "
                                                      "data (part of ./run demo)", demo=True)
-    demo.add_argument("--schemes", type=_schemes, default=DEMO_SCHEMES,
-                      help=f"default: {', '.join(DEMO_SCHEMES)}")
-    demo.set_defaults(run=lambda a: _run_experiment(app, a, schemes=a.schemes,
-                                                    fractions=(1.0,), seeds=(0,)))
+    demo.add_argument("--schemes", type=_schemes, default=None,
+                      help=f"default: {', '.join(DEMO_SCHEMES)} (SqueezeNet); scratch, the "
+                           "shallowest and the deepest fine-tuning of another backbone")
+    demo.set_defaults(run=lambda a: _run_experiment(
+        app, a, schemes=a.schemes or demo_schemes(a.backbone), fractions=(1.0,), seeds=(0,)))
 
     sweep = _experiment_parser(commands, app, "sweep", "every scheme × fraction × seed, then "
                                                        "the evaluation")
@@ -276,6 +339,19 @@ def build_parser(app, *, description=None):
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(run=lambda a: _run_experiment(app, a, schemes=(a.scheme,),
                                                      fractions=(a.fraction,), seeds=(a.seed,)))
+
+    study = _experiment_parser(commands, app, "study", "several backbones fine-tuned block by "
+                                                       "block, compared on one page (Kandel & "
+                                                       "Castelli 2020)")
+    _grid_options(study, app, schemes=("every fine-tuning depth of each backbone",))
+    study.add_argument("--backbones", type=comma_strings, required=True,
+                       help="comma-separated, e.g. " + ",".join(app.backbones[:3]))
+    study.add_argument("--scratch", action="store_true",
+                       help="also train each backbone from scratch")
+    study.add_argument("--depths", type=int, default=None, metavar="N",
+                       help="N fine-tuning depths per backbone, evenly spaced from the head "
+                            "alone to the whole network (default: every block)")
+    study.set_defaults(run=lambda a: _study(app, a))
 
     evaluate = commands.add_parser("evaluate", help="evaluate a sweep directory again")
     evaluate.add_argument("directory")
@@ -310,17 +386,24 @@ def application_main(app, argv=None, *, description=None):
 
 
 def run_command(args):
-    """Run ``args.run(args)``; user mistakes → ``error: …`` on stderr and exit status 1."""
-    import medkeras
-    from medkeras.caffe import CaffeModelError
-    from medkeras.datasets import DatasetFolderError
+    """Run ``args.run(args)``; user mistakes → ``error: …`` on stderr and exit status 2
+    (argparse's status for a bad command line).
 
+    Caught: our own errors (unavailable weights, a bad dataset folder or caffemodel; all
+    ``ValueError``s), any ``OSError`` (missing, unreadable or unwritable files and folders,
+    a bad gzip), ``EOFError`` (a truncated compressed file) and decoding errors
+    (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are ``ValueError``s).
+    """
     try:
         args.run(args)
-    except (medkeras.WeightsUnavailableError, DatasetFolderError, CaffeModelError,
-            FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except (OSError, EOFError, ValueError) as err:   # WeightsUnavailableError is an OSError;
+        #                                              DatasetFolderError, CaffeModelError
+        #                                              are ValueErrors
+        message = str(err)
+        if isinstance(err, OSError) and err.filename and str(err.filename) not in message:
+            message = f"{err.filename}: {message}"
+        print(f"error: {message or type(err).__name__}", file=sys.stderr)
+        return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

@@ -27,6 +27,10 @@ def write_report(out_dir, *, n_bootstrap=2000):
     if not cells:
         return _write_html(results, None, [], [], None)
 
+    if config.get("classes", 2) > 2 and config.get("positive_classes", [1]) is None:
+        raise ValueError("the patch-level report draws binary ROC curves; this sweep scores "
+                         f"{config['classes']} classes one-vs-rest: see its application's "
+                         "report")
     schemes = results.schemes
     full = max(c["fraction"] for c in cells)
     first_seed = min(c["seed"] for c in cells)

@@ -22,7 +22,8 @@ class TrainConfig:
     """How one scheme trains.
 
     ``positive_classes`` declares which classes count as positive for the validation AUC of
-    a multi-class task (the paper merges CIMT's two interface classes against background).
+    a multi-class task (the paper merges CIMT's two interface classes against background);
+    ``None``: every class counts, and the validation AUC is the macro one-vs-rest AUC.
     ``patience`` is in epochs without a better validation AUC.  The cap is ``epochs``, or
     ``max_iterations`` (SGD steps, the paper's unit) rounded up to whole epochs, since the
     validation AUC is measured once an epoch: whichever is smaller.
@@ -43,7 +44,8 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and patience must be >= 1")
         if self.max_iterations is not None and self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1 or None; got {self.max_iterations}")
-        self.positive_classes = tuple(int(c) for c in self.positive_classes)
+        if self.positive_classes is not None:
+            self.positive_classes = tuple(int(c) for c in self.positive_classes)
 
     def epoch_cap(self, n_train):
         """The epochs a run on ``n_train`` patches may take.
@@ -109,14 +111,22 @@ def chance_loss(labels):
 
 
 def positive_scores(probabilities, positive_classes):
-    """The binary score of a classifier: its summed probability of ``positive_classes``."""
+    """The binary score of a classifier: its summed probability of ``positive_classes``
+    (``None``: no merging, the probabilities of every class as they are)."""
+    if positive_classes is None:
+        return np.asarray(probabilities)
     return np.asarray(probabilities)[:, list(positive_classes)].sum(axis=1)
 
 
 def validation_auc(scores, labels, positive_classes):
-    """Binary ROC AUC (scikit-learn) of :func:`positive_scores` against ``labels``."""
+    """Binary ROC AUC (scikit-learn) of :func:`positive_scores` against ``labels``; with
+    ``positive_classes=None``, the macro one-vs-rest AUC of the class probabilities."""
     from sklearn.metrics import roc_auc_score
 
+    if positive_classes is None:
+        from medkeras.evaluation.multiclass import macro_auc
+
+        return macro_auc(np.asarray(labels), scores)
     positive = np.isin(labels, positive_classes)
     if positive.all() or not positive.any():
         raise ValueError("the validation set needs both positive and negative examples")

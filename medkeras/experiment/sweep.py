@@ -36,6 +36,12 @@ class PatchTask:
     ``raw``: ``x`` and ``x_test`` hold images with values 0–255 (RGB, or grey with one
     channel) at the model's input size, and every cell prepares them with its model's own
     ``preprocess`` (a ``keras.applications`` backbone's ``preprocess_input``).
+    ``positive_classes=None``: no class is merged into a positive one; a unit's score is
+    its mean probability of every class and AUCs are macro one-vs-rest
+    (:mod:`medkeras.evaluation.multiclass`).
+    ``stratify``: the validation split and the training fractions take groups class by
+    class (:func:`~medkeras.data.splits.split_by_group` with ``strata``), for groups of
+    one class each (patients of one diagnosis) that must reach every split.
     """
     name: str
     x: object
@@ -48,6 +54,7 @@ class PatchTask:
     classes: int = 2
     positive_classes: tuple = (1,)
     raw: bool = False
+    stratify: bool = False
 
     def __post_init__(self):
         self.y, self.groups = np.asarray(self.y), np.asarray(self.groups)
@@ -134,10 +141,17 @@ def build_model(backbone, *, classes, weights=None, init=None, seed=None, input_
 
 
 def unit_scores(probabilities, units, positive_classes):
-    """Mean positive probability per unit (candidate/frame), units in sorted order."""
+    """Mean positive probability per unit (candidate/frame), units in sorted order; with
+    ``positive_classes=None`` the mean probability of every class, ``(units, classes)``."""
     positive = positive_scores(probabilities, positive_classes)
     order, inverse = np.unique(units, return_inverse=True)
-    return order, np.bincount(inverse, weights=positive) / np.bincount(inverse)
+    inverse = inverse.ravel()
+    counts = np.bincount(inverse)
+    if positive.ndim == 2:
+        sums = np.stack([np.bincount(inverse, weights=column, minlength=len(order))
+                         for column in positive.T], axis=1)
+        return order, sums / counts[:, None]
+    return order, np.bincount(inverse, weights=positive) / counts
 
 
 def unit_values(values, units):
@@ -180,9 +194,12 @@ def check_sweep_config(out_dir, config, task, *, extend=False):
     if sweep["train"].get("max_iterations") is None:    # as sweeps before the option recorded
         sweep["train"] = {k: v for k, v in sweep["train"].items() if k != "max_iterations"}
     record = {"task": task.name, "sweep": sweep, "positive_classes":
-              list(task.positive_classes), "classes": task.classes}
+              None if task.positive_classes is None else list(task.positive_classes),
+              "classes": task.classes}
     if task.raw:         # the images' size and channels make the model (sweeps before: 227)
         record["input_shape"] = [int(n) for n in task.x.shape[1:]]
+    if task.stratify:
+        record["stratified_splits"] = True
     mismatch = (f"{out_dir} holds a different sweep ({path}); use another output directory "
                 "or remove it")
     if extend and os.path.exists(path):
@@ -226,16 +243,18 @@ def _without_cap(record):
     return {**record, "sweep": {**record["sweep"], "train": train}}
 
 
-def split_cell(groups, fraction, seed):
+def split_cell(groups, fraction, seed, *, strata=None):
     """A cell's training and validation indices, by group.
 
     20% of the groups are the validation set, the same for every fraction of a seed; the
     fraction subsamples the remaining training groups (nested, at least one group), so
     cells of one seed differ only by the training data added, and a fraction small enough
-    trains on a single patient or video.
+    trains on a single patient or video.  ``strata`` (the labels): both class by class.
     """
-    train_idx, val_idx = split_by_group(groups, validation_fraction=0.2, seed=seed)
-    keep = subsample_groups(groups[train_idx], fraction, seed=seed)
+    train_idx, val_idx = split_by_group(groups, validation_fraction=0.2, seed=seed,
+                                        strata=strata)
+    keep = subsample_groups(groups[train_idx], fraction, seed=seed,
+                            strata=None if strata is None else strata[train_idx])
     return train_idx[keep], val_idx
 
 
@@ -253,7 +272,8 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
         if not (extend and record.get("status") == "not converged"
                 and record.get("epochs_run", 0) < config.train.epoch_cap(record["n_train"])):
             return record
-    train_idx, val_idx = split_cell(task.groups, fraction, seed)
+    train_idx, val_idx = split_cell(task.groups, fraction, seed,
+                                    strata=task.y if task.stratify else None)
     train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
     model_scheme, init = parse_label(scheme)
     scratch = model_scheme == "scratch"
@@ -284,31 +304,58 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
         write_json_atomic(cell_path, record)
         return record
     val_scores = load_best_val_scores(run_dir)
-    val_labels = np.isin(task.y[val_idx], task.positive_classes)
-    val_auc_ci = list(delong_auc_interval(val_labels, val_scores))
+    val_labels = class_labels(task.y[val_idx], task.positive_classes)
+    val_auc_ci = list(auc_interval(val_labels, val_scores))
     probabilities = predict_in_chunks(model, prepare(task.x_test),
                                       batch_size=train_config.batch_size)
     units, scores = unit_scores(probabilities, task.test_units, task.positive_classes)
-    labels = np.isin(unit_values(task.y_test, task.test_units), task.positive_classes)
+    labels = class_labels(unit_values(task.y_test, task.test_units), task.positive_classes)
     groups = (unit_values(task.test_groups, task.test_units) if task.test_groups is not None
               else units)
     partial = os.path.join(cell_dir, "test_scores.partial.npz")
     np.savez(partial, units=units, scores=scores, labels=labels, groups=groups,
              val_scores=val_scores, val_labels=val_labels)
     os.replace(partial, os.path.join(cell_dir, "test_scores.npz"))
-    from sklearn.metrics import roc_auc_score
     record = {"scheme": scheme, "fraction": fraction, "seed": seed,
               "val_auc": result.best_val_auc, "val_auc_ci": val_auc_ci,
               "best_epoch": result.best_epoch,
               "epochs_run": result.epochs_run, "seconds": result.seconds, "cached": result.cached,
-              "test_auc": float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels)
-              else float("nan"),
+              "test_auc": auc_of(labels, scores),
               "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
               "n_test_units": int(len(units)), "status": result.status,
               "epochs_cap": train_config.epoch_cap(len(train_idx)), "learning_rate": learning_rate,
               "learning_rate_source": source}
     write_json_atomic(cell_path, record)
     return record
+
+
+def class_labels(labels, positive_classes):
+    """Binary labels (in ``positive_classes`` or not); with ``None`` the classes as they are."""
+    if positive_classes is None:
+        return np.asarray(labels, np.int64)
+    return np.isin(labels, positive_classes)
+
+
+def auc_interval(labels, scores):
+    """95% interval of the AUC: DeLong's for binary scores, a bootstrap of the macro AUC
+    for class probabilities."""
+    if np.ndim(scores) == 2:
+        from medkeras.evaluation.multiclass import macro_auc_analysis
+
+        return macro_auc_analysis(labels, scores, n_bootstrap=500).ci
+    return delong_auc_interval(labels, scores)
+
+
+def auc_of(labels, scores):
+    """The test AUC (macro one-vs-rest for class probabilities); NaN without two classes."""
+    if np.ndim(scores) == 2:
+        from medkeras.evaluation.multiclass import macro_auc
+
+        return macro_auc(labels, scores) if len(np.unique(labels)) > 1 else float("nan")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) \
+        else float("nan")
 
 
 def cell_learning_rate(config, model, scheme, x, y, cell_dir, *, seed):

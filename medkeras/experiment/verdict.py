@@ -1,8 +1,9 @@
 """The answer of a sweep, in one paragraph a clinician-researcher can read.
 
 Which depth to use and why: the best scheme; the *shallowest* depth of fine-tuning not
-significantly worse than the best (paired DeLong tests over the test cases, Holm's
-correction across the schemes compared) and the training time it saves; how training from
+significantly worse than the best (paired DeLong tests over the test cases, or a paired
+bootstrap of the macro one-vs-rest AUC when the classes are not merged into a positive one;
+Holm's correction across the schemes compared) and the training time it saves; how training from
 scratch compares; how much each loses with less training data; and "inconclusive" — with
 what to run — when a compared run did not converge or the evidence does not separate them.
 
@@ -58,12 +59,43 @@ def _scheme_scores(cells, units):
     return np.mean([c.scores_for(units) for c in cells], axis=0)
 
 
+def _labels(test):
+    """A cell's test labels: binary (bool), or class indices when its scores are class
+    probabilities (a task without merged positive classes)."""
+    labels = test["labels"]
+    return labels.astype(np.int64) if np.ndim(test["scores"]) == 2 else labels.astype(bool)
+
+
+def _has_two_classes(labels):
+    return len(np.unique(labels)) > 1
+
+
+def _auc(labels, scores):
+    """Binary ROC AUC, or the macro one-vs-rest AUC of class probabilities."""
+    if np.ndim(scores) == 2:
+        from medkeras.evaluation.multiclass import macro_auc
+
+        return macro_auc(labels, scores)
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def _paired_p(labels, scores_a, scores_b):
+    """p of equal AUCs on the same cases: DeLong's test, or for class probabilities a
+    paired bootstrap of the macro AUC."""
+    if np.ndim(scores_a) == 2:
+        from medkeras.evaluation.multiclass import paired_macro_auc_test
+
+        return paired_macro_auc_test(labels, scores_a, scores_b, n_bootstrap=1000)
+    from medkeras.evaluation import delong_test
+
+    return delong_test(labels, scores_a, scores_b).p
+
+
 def sweep_verdict(results):
     """The :class:`Verdict` of a :class:`~medkeras.experiment.results.SweepResults`."""
     import pandas as pd
-    from sklearn.metrics import roc_auc_score
-
-    from medkeras.evaluation import delong_test
 
     if not results.cells:
         text = "No finished cells yet."
@@ -76,22 +108,23 @@ def sweep_verdict(results):
                  for s in results.schemes}
     by_scheme = {s: cells for s, cells in by_scheme.items() if cells}
     first = next(iter(by_scheme.values()))[0].test()
-    units, labels = first["units"], first["labels"].astype(bool)
-    if labels.all() or not labels.any():
+    units, labels = first["units"], _labels(first)
+    if not _has_two_classes(labels):
         return Verdict("The test set has a single class: no AUC, no verdict.",
                        conclusive=False)
     scores = {s: _scheme_scores(cells, units) for s, cells in by_scheme.items()}
-    aucs = {s: float(roc_auc_score(labels, v)) for s, v in scores.items()}
+    aucs = {s: _auc(labels, v) for s, v in scores.items()}
     best = max(aucs, key=aucs.get)
     others = [s for s in scores if s != best]
-    raw = [delong_test(labels, scores[best], scores[s]).p for s in others]
+    raw = [_paired_p(labels, scores[best], scores[s]) for s in others]
     adjusted = dict(zip(others, holm(raw) if raw else []))
     status = {s: next((c.status for c in cells if c.status != "converged"), "converged")
               for s, cells in by_scheme.items()}
     unconverged = {s for s, value in status.items() if value != "converged"}
     seeds = sorted({c.seed for cells in by_scheme.values() for c in cells})
     rows = [{"scheme": s, "test AUC (mean of seeds)": aucs[s],
-             "p vs best (DeLong, Holm)": adjusted.get(s, float("nan")),
+             ("p vs best (paired bootstrap, Holm)" if np.ndim(scores[best]) == 2
+              else "p vs best (DeLong, Holm)"): adjusted.get(s, float("nan")),
              "runs": len(by_scheme[s]),
              "status": status[s],
              "minutes per run": round(_minutes(by_scheme[s]), 1)} for s in scores]
@@ -171,8 +204,6 @@ def _robustness(results):
     """One sentence: each scheme's AUC at the smallest fraction against the largest; a
     scheme with an unconverged run at either fraction is marked, and never called the
     steadiest."""
-    from sklearn.metrics import roc_auc_score
-
     fractions = results.fractions
     if len(fractions) < 2:
         return ""
@@ -185,10 +216,10 @@ def _robustness(results):
             if not cells:
                 break
             test = cells[0].test()
-            labels = test["labels"].astype(bool)
-            if labels.all() or not labels.any():
+            labels = _labels(test)
+            if not _has_two_classes(labels):
                 break
-            aucs[fraction] = roc_auc_score(labels, _scheme_scores(cells, test["units"]))
+            aucs[fraction] = _auc(labels, _scheme_scores(cells, test["units"]))
             if any(c.status != "converged" for c in cells):
                 unconverged.add(scheme)
         if len(aucs) == 2:

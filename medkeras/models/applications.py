@@ -223,6 +223,8 @@ class ApplicationBackbone(TunableModel):
         kind = _weights_kind(weights)
         with _fresh_layer_names():
             base = _build_application(spec, x, weights if kind == "keras" else None)
+        if weights is None:
+            _scratch_batch_statistics(base)
         x = keras.layers.Dropout(dropout, name=f"{HEAD}_dropout", **dropout_seed(seed, 0))(
             base.output)
         outputs = keras.layers.Dense(classes, activation="softmax", name=f"{HEAD}_dense")(x)
@@ -348,6 +350,22 @@ def _build_application(spec, x, keras_weights):
             if isinstance(layer, keras.layers.Dropout) and layer.name.endswith("_drop"):
                 layer.rate = 0.0
     return base
+
+
+#: Moving-average momentum of batch normalisation in a network trained from scratch.
+SCRATCH_BN_MOMENTUM = 0.9
+
+
+def _scratch_batch_statistics(base):
+    """From scratch, batch normalisation's moving statistics start at mean 0, variance 1 and
+    follow the batches with Keras' momentum (0.99; MobileNetV2 0.999): after the few hundred
+    steps of a small medical set they are still mostly their starting values, and the
+    network evaluated in inference mode (validation, test) gives nearly the same output for
+    every image.  0.9 (PyTorch's default) lets them catch up within tens of steps.
+    ImageNet-initialised networks keep their statistics and momentum."""
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = SCRATCH_BN_MOMENTUM
 
 
 def _offline_help(spec, err):
