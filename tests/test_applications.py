@@ -135,6 +135,7 @@ def test_keras_and_saved_model_round_trips(name, tmp_path):
     np.testing.assert_allclose(probabilities["probabilities"], expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_grey_input_equals_the_rgb_model_on_a_repeated_image():
     for name in ("vgg16", "densenet121", "mobilenet_v2"):    # caffe, torch and tf modes
         grey = small(name, channels=1)
@@ -189,6 +190,7 @@ def test_imagenet_offline_fails_fast_with_the_file_to_copy(tmp_path, monkeypatch
     assert not os.path.exists(tmp_path / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
 
 
+@pytest.mark.slow
 def test_a_sweep_tunes_a_modern_backbone_block_by_block_on_raw_images(tmp_path):
     from medkeras.experiment.results import SweepResults
     from medkeras.experiment.sweep import PatchTask, SweepConfig, build_model, run_sweep

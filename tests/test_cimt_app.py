@@ -176,10 +176,10 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["measure", str(case_dir / "scan.png"), "--model", "baseline",
-                 "--out", str(tmp_path / "x")]) == 1
+                 "--out", str(tmp_path / "x")]) == 2
     assert "--mm-per-pixel" in capsys.readouterr().err
     assert main(["measure", str(case_dir / "scan.png"), "--model", str(tmp_path),
-                 "--mm-per-pixel", "0.06", "--roi", roi, "--out", str(tmp_path / "y")]) == 1
+                 "--mm-per-pixel", "0.06", "--roi", roi, "--out", str(tmp_path / "y")]) == 2
     assert "not an exported cimt model" in capsys.readouterr().err
 
 

@@ -65,6 +65,7 @@ def test_sweep_end_to_end_with_report(tmp_path):
     assert json.loads((out / "environment.json").read_text())["keras"]
 
 
+@pytest.mark.slow
 def test_sweep_refuses_a_directory_of_another_sweep(tmp_path):
     run_sweep(tiny_task(), sweep_config(tmp_path, schemes=("scratch",)), str(tmp_path / "s"),
               log=None)

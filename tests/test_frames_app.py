@@ -136,10 +136,10 @@ def test_score_streams_a_video_resumes_and_plots(tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["score", str(video), "--model", str(model), "--out", str(out),
-                 "--every", "2"]) == 1
+                 "--every", "2"]) == 2
     assert "another video, model or options" in capsys.readouterr().err
     assert main(["score", str(tmp_path / "clip.txt"), "--model", str(model),
-                 "--out", str(tmp_path / "x")]) == 1
+                 "--out", str(tmp_path / "x")]) == 2
     assert "not a video file" in capsys.readouterr().err
 
 

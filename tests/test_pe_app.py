@@ -161,7 +161,7 @@ def test_cli_demo_evaluate_export_and_detect(tmp_path, capsys):
     assert (found / "pictures" / "detection0.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
     assert main(["detect", str(tmp_path / "none.nii.gz"), "--model", str(exported),
-                 "--out", str(tmp_path / "x")]) == 1
+                 "--out", str(tmp_path / "x")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 

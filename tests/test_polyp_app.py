@@ -193,5 +193,5 @@ def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, cap
                                                                        "frame000002"]
     capsys.readouterr()
     assert main(["detect", str(tmp_path / "nothing.xyz"), "--model", str(exported),
-                 "--out", str(tmp_path / "x")]) == 1
+                 "--out", str(tmp_path / "x")]) == 2
     assert "not an image, a folder of images or a video" in capsys.readouterr().err

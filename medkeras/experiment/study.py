@@ -180,7 +180,7 @@ def write_study(out, backbones, *, title="How deeply to fine-tune each backbone"
     page = Page(title, answer=answer + "</p><p>" + "</p><p>".join(answers))
     page.add_text("The design", (
         "Each backbone is fine-tuned block by block, from its new head alone to the whole "
-        "network (Kandel &amp; Castelli, Appl. Sci. 10(10):3359, 2020), in its own resumable "
+        "network (Kandel & Castelli, Appl. Sci. 10(10):3359, 2020), in its own resumable "
         "sweep directory below this one. Intervals: a 95% t-interval over seeds, or with "
         "one seed the bootstrap interval over the test cases."))
     if len(summary):
