@@ -155,24 +155,18 @@ def _patch_camelyon(folder, settings, split):
     return np.stack(images), np.array(labels, np.int64), names
 
 
-def _channels(image, settings):
-    """An RGB image (the synthetic set, PatchCamelyon) as grey for ``channels=1``."""
-    if image.shape[2] == settings.channels:
-        return image
-    if settings.channels == 1:
-        return image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
-    return np.repeat(image, 3, axis=2)
-
-
 def load_images(data, settings, split, *, progress=True):
     """The ``"train"`` or ``"test"`` split of ``data`` (``{"folder", "format"}`` or
     ``{"synthetic"}``) as :class:`Images` at ``settings.size``."""
     from tqdm.auto import tqdm
 
+    from medkeras.data.labelled import to_channels
+
     if data.get("format") == PCAM:
         images, labels, names = _patch_camelyon(data["folder"], settings, split)
-        resized = np.stack([resize_image(_channels(image.astype(np.float32), settings),
-                                         settings.size) for image in images])
+        resized = np.stack([
+            resize_image(to_channels(image.astype(np.float32), settings.channels), settings.size)
+            for image in images])
         return Images(resized, labels, np.array(names), names, PCAM_CLASSES, [])
     read, labels, groups, names, classes, left_out = _source(data, settings)
     groups = np.asarray(groups).astype(str)
@@ -182,6 +176,6 @@ def load_images(data, settings, split, *, progress=True):
                       np.float32)
     for row, index in enumerate(tqdm(chosen, desc=f"images ({split})", unit="image",
                                      disable=not progress)):
-        images[row] = resize_image(_channels(read(index), settings), settings.size)
+        images[row] = resize_image(to_channels(read(index), settings.channels), settings.size)
     return Images(images, labels[chosen], groups[chosen], [names[i] for i in chosen],
                   tuple(classes), left_out)

@@ -29,7 +29,7 @@ from medkeras.datasets.files import (IMAGE_EXTENSIONS, DatasetFolderError, Probl
                                      is_ignored, read_csv, require_folder)
 
 __all__ = ["LAYOUTS", "LabelledImages", "MAX_PIXELS", "breakhis_name", "read_image",
-           "read_labelled"]
+           "read_labelled", "to_channels"]
 
 LAYOUTS = ("folders", "csv", "breakhis")
 #: The largest image accepted, in pixels (a 16k × 16k slide tile).
@@ -239,8 +239,14 @@ def read_image(path, *, channels=3):
     except Exception as err:     # PIL raises many types (OSError, SyntaxError, ValueError)
         raise DatasetFolderError(f"{path}: unreadable image ({type(err).__name__}: {err})"
                                  ) from None
+    return to_channels(rgb if rgb is not None else grey[..., None], channels)
+
+
+def to_channels(image, channels):
+    """An ``(H, W, 1 or 3)`` image with ``channels`` channels: colour to grey by ITU-R 601
+    luma, grey repeated to RGB."""
+    if image.shape[-1] == channels:
+        return image
     if channels == 1:
-        if grey is None:
-            grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-        return grey[..., None]
-    return rgb if rgb is not None else np.repeat(grey[..., None], 3, axis=-1)
+        return image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+    return np.repeat(image, 3, axis=-1)
