@@ -1,12 +1,16 @@
 """AlexNet training and inference throughput: straightforward Keras vs medkeras, one run.
 
+Every variant is built and warmed up first, then measured in interleaved rounds (each
+round measures every variant once), and the median is reported: a burst of load on a
+shared machine hits every variant alike instead of flipping one ratio.
+
 The baseline is the AlexNet anyone would write in Keras: ``Conv2D(groups=2)``, an LRN layer
 around ``tf.nn.local_response_normalization``, Keras pooling.  medkeras computes exactly the
 same function (see tests/test_layers.py) with split grouped convolutions and a space-to-depth
 conv1, with and without XLA.  Figures are images/s and ratios to the baseline measured in the
 same process, on random 227×227 inputs, 2 classes, SGD with momentum.
 
-    python bench/bench_alexnet.py [--batch 64] [--steps 5] [--warmup 2]
+    python bench/bench_alexnet.py [--batch 64] [--steps 3] [--rounds 5] [--bfloat16]
 """
 
 import argparse
@@ -43,51 +47,83 @@ def naive_alexnet(classes):
     return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
 
 
-def throughput(model, jit_compile, batch, steps, warmup):
+def prepare(model, jit_compile, batch):
+    """Compiled train step and inference function of ``model`` on fixed random data."""
     model.compile(keras.optimizers.SGD(0.001, momentum=0.9), "sparse_categorical_crossentropy",
                   jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     x = rng.uniform(-120, 120, (batch, 227, 227, 3)).astype(np.float32)
     y = rng.integers(0, 2, batch)
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    train = batch * steps / (time.perf_counter() - start)
     predict = tf.function(lambda images: model(images, training=False), jit_compile=jit_compile)
-    for _ in range(warmup):
-        predict(x)
+    return (lambda: model.train_on_batch(x, y)), (lambda: predict(x).numpy())
+
+
+def rate(step, batch, steps):
     start = time.perf_counter()
     for _ in range(steps):
-        predict(x).numpy()
-    infer = batch * steps / (time.perf_counter() - start)
-    return train, infer
+        step()
+    return batch * steps / (time.perf_counter() - start)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="measurements per variant, interleaved (the median is shown)")
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="also the mixed_bfloat16 variants (slow on CPUs without native "
+                             "bfloat16: TensorFlow emulates it)")
     args = parser.parse_args()
+    from medkeras.precision import cpu_has_native_bfloat16, precision_scope
+
     print(f"TF {tf.__version__}, Keras {keras.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}, "
-          f"oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}, batch {args.batch}")
+          f"native bfloat16: {cpu_has_native_bfloat16()}, batch {args.batch}, "
+          f"{args.rounds} interleaved rounds of {args.steps} steps (median; best in brackets)")
+
+    def in_precision(build, precision):
+        def built():
+            with precision_scope(precision):
+                return build()
+        return built
+
     variants = [
         ("keras AlexNet, groups=2 (baseline)", lambda: naive_alexnet(2), False),
         ("medkeras.AlexNet", lambda: medkeras.AlexNet(classes=2), False),
         ("medkeras.AlexNet + XLA", lambda: medkeras.AlexNet(classes=2), True),
+        ("medkeras.SqueezeNet", lambda: medkeras.SqueezeNet(classes=2), False),
         ("medkeras.SqueezeNet + XLA", lambda: medkeras.SqueezeNet(classes=2), True),
     ]
-    base = None
-    print(f"{'model':38s} {'train img/s':>12s} {'ratio':>6s} {'infer img/s':>12s} {'ratio':>6s}")
-    for name, build, jit in variants:
-        keras.backend.clear_session()
-        train, infer = throughput(build(), jit, args.batch, args.steps, args.warmup)
-        base = base or (train, infer)
-        print(f"{name:38s} {train:12.1f} {train / base[0]:6.2f} {infer:12.1f} {infer / base[1]:6.2f}",
-              flush=True)
+    if args.bfloat16:
+        variants += [
+            ("medkeras.AlexNet, bfloat16",
+             in_precision(lambda: medkeras.AlexNet(classes=2), "bfloat16"), False),
+            ("medkeras.SqueezeNet, bfloat16",
+             in_precision(lambda: medkeras.SqueezeNet(classes=2), "bfloat16"), False)]
+    prepared = []
+    for name, build, jit in variants:                       # compile and warm up every one
+        train, infer = prepare(build(), jit, args.batch)
+        train(), train(), infer(), infer()
+        prepared.append((name, train, infer))
+    rates = {name: ([], []) for name, _, _ in prepared}
+    for _ in range(args.rounds):                            # interleaved: load hits them all
+        for name, train, infer in prepared:
+            rates[name][0].append(rate(train, args.batch, args.steps))
+            rates[name][1].append(rate(infer, args.batch, args.steps))
+    base = [float(np.median(r)) for r in rates[prepared[0][0]]]
+    print(f"{'model':38s} {'train img/s':>18s} {'ratio':>6s} {'infer img/s':>18s} {'ratio':>6s}")
+    for name, _, _ in prepared:
+        train, infer = (float(np.median(r)) for r in rates[name])
+        best_train, best_infer = (max(r) for r in rates[name])
+        print(f"{name:38s} {train:9.1f} [{best_train:6.1f}] {train / base[0]:6.2f} "
+              f"{infer:9.1f} [{best_infer:6.1f}] {infer / base[1]:6.2f}", flush=True)
+    for name, ref in (("medkeras.AlexNet, bfloat16", "medkeras.AlexNet"),
+                      ("medkeras.SqueezeNet, bfloat16", "medkeras.SqueezeNet"),
+                      ("medkeras.SqueezeNet + XLA", "medkeras.SqueezeNet")):
+        if name in rates:
+            ratio = np.median(rates[name][0]) / np.median(rates[ref][0])
+            print(f"training {name} / {ref}: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -77,22 +77,59 @@ def export_saved_model(model, path, *, metadata=None):
             shutil.rmtree(staging)
 
 
-def load_exported(folder, *, application=None):
+def load_exported(folder, *, application=None, settings=None):
     """An exported cell (:func:`medkeras.experiment.sweep.export_cell`) → ``(model, info)``.
 
-    ``application`` checks that the folder was exported by that application.
+    Only what is ours is loaded: ``model.keras`` goes through Keras with ``safe_mode=True``
+    (no Python code from the file: a ``lambda`` in a hand-crafted config is refused);
+    where the export was quantized (``export --quantize int8``) the model returned runs the
+    int8 file (:class:`medkeras.quantize.QuantizedModel`).  Every problem (a missing or broken ``info.json``, another application's model, a
+    configuration Keras cannot build, settings with an unknown key) is a ``ValueError``
+    naming the file.
+
+    Parameters
+    ----------
+    application : str, optional
+        The folder must have been exported by this application.
+    settings : type, optional
+        The application's settings class: ``info["settings"]`` is returned built with it
+        (its own checks apply).
     """
     import pathlib
 
     import medkeras.models  # noqa: F401  (registers the custom layers and models)
     import medkeras.training  # noqa: F401  (registers the optimizer)
+    from medkeras.io.files import read_json
 
     folder = pathlib.Path(folder)
     model_path, info_path = folder / "model.keras", folder / "info.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else None
     what = f"an exported {application} model" if application else "an exported model"
-    if not model_path.is_file() or info is None or (
-            application is not None and info.get("application") != application):
-        raise ValueError(f"{folder}: not {what} (model.keras and info.json expected; see "
-                         f"`python -m apps.{application or '<app>'} export`)")
-    return keras.saving.load_model(model_path), info
+    hint = (f"not {what} (model.keras and info.json expected; see "
+            f"`python -m apps.{application or '<app>'} export`)")
+    if not folder.is_dir() or not model_path.is_file() or not info_path.is_file():
+        raise ValueError(f"{folder}: {hint}")
+    info = read_json(info_path)
+    if not isinstance(info, dict) or not isinstance(info.get("settings", {}), dict):
+        raise ValueError(f"{info_path}: expected a JSON object with a settings object")
+    if application is not None and info.get("application") != application:
+        raise ValueError(f"{folder}: {hint}; its info.json says application "
+                         f"{info.get('application')!r}")
+    if settings is not None:
+        try:
+            info["settings"] = settings(**info.get("settings", {}))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{info_path}: its settings do not fit this version of "
+                             f"{application or 'medkeras'} ({err})") from None
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except Exception as err:   # zip, HDF5, deserialisation: Keras raises many types
+        raise ValueError(f"{model_path}: cannot load this model ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    quantized = info.get("quantized")
+    if quantized is not None:                  # export --quantize int8: run the int8 file
+        from medkeras.quantize import QuantizedModel
+
+        if not isinstance(quantized, dict) or not (folder / str(quantized.get("file"))).is_file():
+            raise ValueError(f"{info_path}: names a quantized model that is not in {folder}")
+        model = QuantizedModel(model, folder / quantized["file"])
+    return model, info

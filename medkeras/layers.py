@@ -28,9 +28,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
 
     def call(self, inputs):
-        return tf.nn.local_response_normalization(
-            inputs, depth_radius=(self.size - 1) // 2, bias=self.k,
+        # TensorFlow's LRN has no bfloat16/float16 CPU kernel: under mixed precision it runs
+        # in float32 and its output goes back to the compute dtype
+        x = inputs if inputs.dtype == tf.float32 else tf.cast(inputs, tf.float32)
+        y = tf.nn.local_response_normalization(
+            x, depth_radius=(self.size - 1) // 2, bias=self.k,
             alpha=self.alpha / self.size, beta=self.beta)
+        return y if y.dtype == inputs.dtype else tf.cast(y, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -69,7 +69,8 @@ def test_a_new_application_gets_every_command(tmp_path, capsys):
     weights = pretrained_file(tmp_path)
     out = tmp_path / "sweep"
     common = ["--out", out, "--epochs", "1", "--batch", "8", "--weights", weights]
-    assert _main("sweep", "--schemes", "scratch", *common) == 0
+    quick = ["--range-test-steps", "10", "--bootstrap", "50"]        # the shortest range test
+    assert _main("sweep", "--schemes", "scratch", *common, *quick) == 0
     results = SweepResults(out)
     assert [c.label for c in results.cells] == ["scratch | 1 | 0"]
     page = (out / "toy" / "report.html").read_text()
@@ -78,21 +79,21 @@ def test_a_new_application_gets_every_command(tmp_path, capsys):
     assert json.loads((out / "toy.json").read_text())["settings"] == {"patches": 24, "seed": 0}
 
     # `train` adds a scheme, a fraction or a seed to an existing sweep directory ...
-    assert _main("train", "--scheme", "FT:only conv10", "--seed", "1", *common) == 0
+    assert _main("train", "--scheme", "FT:only conv10", "--seed", "1", *common, *quick) == 0
     results = SweepResults(out)
     assert [c.label for c in results.cells] == ["scratch | 1 | 0", "FT:only conv10 | 1 | 1"]
     assert len(pd.read_csv(out / "toy" / "scores.csv")) == 2
     # ... but never mixes another recipe or other data into it.
     assert _main("train", "--scheme", "scratch", *common[:-4], "--epochs", "2", "--batch",
-                 "8", "--weights", weights) == 2
+                 "8", "--weights", weights, *quick) == 2
     assert "different sweep" in capsys.readouterr().err
-    assert _main("train", "--scheme", "scratch", "--patches", "16", *common) == 2
+    assert _main("train", "--scheme", "scratch", "--patches", "16", *common, *quick) == 2
     assert "other data or settings" in capsys.readouterr().err
 
     before = (out / "toy" / "scores.csv").read_text()
-    assert _main("evaluate", out) == 0
+    assert _main("evaluate", out, "--bootstrap", "50") == 0
     assert (out / "toy" / "scores.csv").read_text() == before
-    assert _main("report", out) == 0
+    assert _main("report", out, "--bootstrap", "50") == 0
     assert (out / "report.html").is_file()
     exported = tmp_path / "model"
     assert _main("export", out, "--scheme", "FT:only conv10", "--seed", "1",

@@ -103,7 +103,7 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--per-class", "3",
                  "--test-per-class", "2", "--epochs", "1", "--batch", "8",
-                 "--stride", "6,24"]) == 0
+                 "--stride", "6,24", "--range-test-steps", "10", "--bootstrap", "50"]) == 0
     record = json.loads((out / "cimt.json").read_text())
     assert record["data"] == {"synthetic": "small"}
     assert record["settings"]["stride"] == [6, 24] and record["settings"]["per_class"] == 3
@@ -126,12 +126,12 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
     before = (out / "cimt" / "errors.csv").read_text()
     cached = out / "cimt" / "cases" / "scratch__f1__s0"
     stamps = {p.name: p.stat().st_mtime_ns for p in cached.iterdir()}
-    assert main(["evaluate", str(out)]) == 0
+    assert main(["evaluate", str(out), "--bootstrap", "50"]) == 0
     assert (out / "cimt" / "errors.csv").read_text() == before
     assert {p.name: p.stat().st_mtime_ns for p in cached.iterdir()} == stamps
 
     # evaluate --stride overrides the recorded stride: the CNN's cases are measured again.
-    assert main(["evaluate", str(out), "--stride", "12,24"]) == 0
+    assert main(["evaluate", str(out), "--stride", "12,24", "--bootstrap", "50"]) == 0
     assert all(json.loads(p.read_text())["stride"] == [12, 24] for p in cached.iterdir())
     assert json.loads((out / "cimt.json").read_text())["settings"]["stride"] == [6, 24]
     assert "a stride of 12 rows × 24 columns" in (out / "cimt" / "report.html").read_text()
@@ -152,7 +152,7 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
         "media_adventitia": (case.media_adventitia[::20] + 1).tolist()}))
     measured = tmp_path / "measured"
     assert main(["measure", str(case_dir / "scan.png"), "--model", str(exported),
-                 "--annotations", str(case_dir / "scan.json"), "--stride", "4,16",
+                 "--annotations", str(case_dir / "scan.json"), "--stride", "12,24",
                  "--out", str(measured)]) == 0
     record = json.loads((measured / "measurement.json").read_text())
     assert len(record["lumen_intima"]) == len(record["columns"])

@@ -11,7 +11,7 @@ from PIL import Image
 from apps.classify.__main__ import main
 from apps.classify.data import held_out_groups, load_images
 from apps.classify.settings import ClassifySettings
-from medkeras.datasets.files import DatasetFolderError
+from medkeras.io.files import DatasetFolderError
 
 CLASSES = ("discs", "plain", "stripes")
 

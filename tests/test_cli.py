@@ -13,8 +13,15 @@ from medkeras.demo import DemoConfig, blob_patches, run_demo
 from tests import caffe_nets
 
 
-def test_demo_end_to_end_offline(tmp_path):
+def test_demo_end_to_end_offline(tmp_path, monkeypatch):
     """Offline: scratch trains and is reported; fine-tuning rows say why they are missing."""
+    import functools
+
+    from medkeras.experiment import sweep
+
+    # The shortest learning-rate range test (10 steps, not the default 100): quick.
+    monkeypatch.setattr(sweep, "SweepConfig",
+                        functools.partial(sweep.SweepConfig, range_test_steps=10))
     out = tmp_path / "demo"
     table = run_demo(DemoConfig(out=str(out), patches=24, epochs=1, batch=8), log=None)
     assert list(table["scheme"]) == ["scratch", "FT:only conv10", "FT:fire9-conv10",
@@ -22,7 +29,9 @@ def test_demo_end_to_end_offline(tmp_path):
     saved = pd.read_csv(out / "results.csv")
     assert 0.0 <= saved.loc[0, "test_auc"] <= 1.0
     assert saved["note"].iloc[1:].str.startswith("skipped").all()
-    assert json.loads((out / "config.json").read_text())["sweep"]["backbone"] == "squeezenet"
+    sweep_record = json.loads((out / "config.json").read_text())["sweep"]
+    assert sweep_record["backbone"] == "squeezenet" and sweep_record["range_test_steps"] == 10
+    assert (out / "cells" / "scratch__f1__s0" / "range_test.json").is_file()   # scratch's rate
     report = (out / "report.html").read_text()
     assert "scratch" in report and "figures/roc.png" in report
     assert "Not run:</b> FT:only conv10, FT:fire9-conv10, FT:conv1-conv10" in report

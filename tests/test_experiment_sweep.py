@@ -85,12 +85,13 @@ def test_a_run_stopped_by_the_cap_is_not_converged_and_extend_continues_it_exact
 
     def config(epochs, patience=5):
         c = sweep_config(tmp_path, schemes=("scratch", "FT:only conv10"))
-        c.train = TrainConfig(epochs=epochs, batch_size=8, patience=patience,
+        c.train = TrainConfig(epochs=epochs, batch_size=4, patience=patience,
                               tensorboard=False)
         return c
 
+    task = tiny_task(count=16)      # small batches and few patches: a quick range test
     short = tmp_path / "short"
-    table = run_sweep(tiny_task(), config(1), str(short), log=None)
+    table = run_sweep(task, config(1), str(short), log=None)
     assert table["status"].tolist() == ["not converged"] * 2
     assert [c.status for c in SweepResults(short).cells] == ["not converged"] * 2
     record = json.loads((short / "cells" / "scratch__f1__s0" / "cell.json").read_text())
@@ -101,11 +102,11 @@ def test_a_run_stopped_by_the_cap_is_not_converged_and_extend_continues_it_exact
     report = open(write_report(str(short), n_bootstrap=50)).read()
     assert "not converged" in report and "Inconclusive" in report
     with pytest.raises(ValueError, match="larger cap"):
-        run_sweep(tiny_task(), config(1), str(short), log=None, extend=True)
+        run_sweep(task, config(1), str(short), log=None, extend=True)
     # Extended to 3 epochs, the runs equal runs that had a cap of 3 from the start.
-    run_sweep(tiny_task(), config(3), str(short), log=None, extend=True)
+    run_sweep(task, config(3), str(short), log=None, extend=True)
     straight = tmp_path / "straight"
-    run_sweep(tiny_task(), config(3), str(straight), log=None)
+    run_sweep(task, config(3), str(straight), log=None)
     for cell in ("scratch__f1__s0", "ft-only-conv10__f1__s0"):
         extended, direct = (json.loads((d / "cells" / cell / "cell.json").read_text())
                             for d in (short, straight))

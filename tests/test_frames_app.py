@@ -143,16 +143,16 @@ def test_score_streams_a_video_resumes_and_plots(tmp_path, capsys):
     assert "not a video file" in capsys.readouterr().err
 
 
-def test_cli_demo_evaluate_export_and_score(tmp_path):
+def test_cli_demo_evaluate_export_and_score(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
-                 "--batch", "16", "--train-patches", "48", "--train-crops", "4",
-                 "--test-crops", "2"]) == 0
+                 "--batch", "8", "--train-patches", "48", "--train-crops", "4",
+                 "--test-crops", "2", "--range-test-steps", "10", "--bootstrap", "50"]) == 0
     roc = pd.read_csv(out / "frames" / "roc.csv")
     assert roc.model.tolist() == ["baseline (handcrafted features)", "scratch | 1 | 0"]
     assert roc.AUC.between(0, 1).all()
     assert (out / "frames" / "report.html").is_file()
-    assert main(["evaluate", str(out)]) == 0
+    assert main(["evaluate", str(out), "--bootstrap", "50"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "frames" / "roc.csv"), roc)
     exported = tmp_path / "model"
     assert main(["export", str(out), "--scheme", "scratch", "--out", str(exported)]) == 0
@@ -162,3 +162,19 @@ def test_cli_demo_evaluate_export_and_score(tmp_path):
                  str(tmp_path / "scored")]) == 0
     scores = pd.read_csv(tmp_path / "scored" / "informativeness.csv")
     assert len(scores) == 3 and scores.informativeness.between(0, 1).all()
+    # int8: calibrated on the sweep's training crops, checked on its test crops, used by score
+    int8 = tmp_path / "model-int8"
+    assert main(["export", str(out), "--scheme", "scratch", "--out", str(int8),
+                 "--quantize", "int8", "--calibration", "32"]) == 0
+    check = json.loads((int8 / "info.json").read_text())["quantized"]
+    assert check["calibration_patches"] == 32 and (int8 / check["file"]).is_file()
+    assert 0 <= check["int8_auc"] <= 1 and check["max_probability_difference"] < 0.05
+    printed = capsys.readouterr()
+    assert f"AUC {check['int8_auc']:.4f} (float32 {check['float32_auc']:.4f})" in printed.out
+    # this 2-epoch model's scores differ by less than int8's error: the export says so
+    if abs(check["int8_auc"] - check["float32_auc"]) > 0.01:
+        assert "int8 changes the test AUC" in printed.err
+    assert main(["score", str(video), "--model", str(int8), "--out",
+                 str(tmp_path / "scored8")]) == 0
+    scores8 = pd.read_csv(tmp_path / "scored8" / "informativeness.csv")
+    np.testing.assert_allclose(scores8.informativeness, scores.informativeness, atol=0.05)

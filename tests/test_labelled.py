@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medkeras.data.labelled import breakhis_name, read_image, read_labelled
-from medkeras.datasets.files import DatasetFolderError
+from medkeras.data.labelled import breakhis_name, read_labelled
+from medkeras.io.images import read_image
+from medkeras.io.files import DatasetFolderError
 
 
 def write(path, array, **kw):

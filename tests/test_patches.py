@@ -370,6 +370,47 @@ def test_lazy_patches_index_like_an_array_and_predict_in_chunks_matches_predict(
     calls.clear()
     np.testing.assert_allclose(predict_in_chunks(model, lazy, batch_size=4, chunk=10),
                                expected, rtol=1e-5, atol=1e-6)
-    assert calls == [10, 10, 3]            # never more than one chunk in memory
+    assert calls == [10, 10, 3]
     np.testing.assert_allclose(predict_in_chunks(model, eager, chunk=7), expected,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_pipelined_scoring_equals_serial_and_keeps_memory_bounded():
+    """Cutting the next chunk overlaps scoring this one: the scores are exactly the serial
+    ones, and no more than prefetch + 1 chunks are ever cut and not yet scored."""
+    import threading
+
+    import keras
+
+    from medkeras.data import LazyPatches, predict_in_chunks
+
+    data = np.random.default_rng(1).normal(size=(50, 6, 6, 3)).astype(np.float32)
+    events, lock = [], threading.Lock()
+
+    def make(indices):
+        with lock:
+            events.append(("cut", int(indices[0])))
+        return data[indices]
+
+    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+
+    class Recording:
+        output_shape = model.output_shape
+
+        def predict(self, batch, **options):
+            with lock:
+                events.append(("score", len(batch)))
+            return model.predict(batch, **options)
+
+    serial = predict_in_chunks(model, LazyPatches(make, 50), chunk=8, prefetch=0)
+    for prefetch in (1, 3):
+        events.clear()
+        piped = predict_in_chunks(Recording(), LazyPatches(make, 50), chunk=8,
+                                  prefetch=prefetch)
+        np.testing.assert_array_equal(piped, serial)
+        waiting = peak = 0
+        for kind, _ in events:
+            waiting += 1 if kind == "cut" else -1
+            peak = max(peak, waiting)
+        assert peak <= prefetch + 1 and [k for k, _ in events].count("score") == 7

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from apps.pe import candidates as C
 from apps.pe import patches as P
-from apps.pe import volumes as V
+from medkeras.io import volumes as V
 
 # --------------------------------------------------------------------------- helpers
 

@@ -149,7 +149,8 @@ def test_evaluate_polyp_froc_of_every_cell_and_pairwise_comparisons(tmp_path):
 def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
-                 "--batch", "16", "--train-patches", "48", "--max-candidates", "4"]) == 0
+                 "--batch", "8", "--train-patches", "48", "--max-candidates", "2",
+                 "--range-test-steps", "10", "--bootstrap", "50"]) == 0
     froc = pd.read_csv(out / "polyp" / "froc.csv")
     assert list(froc.model) == ["baseline (candidate score)", "scratch | 1 | 0"]
     assert froc["sensitivity at 1 FP per frame"].between(0, 1).all()
@@ -159,7 +160,7 @@ def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, cap
     assert (out / "polyp" / "figures" / "froc.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "polyp" / "report.html").is_file()
     assert (out / "candidates_test.csv").is_file()
-    assert main(["evaluate", str(out)]) == 0
+    assert main(["evaluate", str(out), "--bootstrap", "50"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "polyp" / "froc.csv"), froc)
 
     exported = tmp_path / "model"
@@ -192,6 +193,7 @@ def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, cap
     assert sorted(set(pd.read_csv(clip / "detections.csv").frame)) == ["frame000000",
                                                                        "frame000002"]
     capsys.readouterr()
+    (tmp_path / "nothing.xyz").write_text("not a picture")
     assert main(["detect", str(tmp_path / "nothing.xyz"), "--model", str(exported),
                  "--out", str(tmp_path / "x")]) == 2
-    assert "not an image, a folder of images or a video" in capsys.readouterr().err
+    assert "nothing.xyz: not an image" in capsys.readouterr().err

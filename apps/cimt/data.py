@@ -104,6 +104,8 @@ class CIMTCase:
                                               f"case {self.case_id}: {name}"))
         if self.imt_mm is not None:
             self.imt_mm = positive_number(self.imt_mm, f"case {self.case_id}: imt_mm")
+        check_interface_order(self.lumen_intima, self.media_adventitia,
+                              f"case {self.case_id}")
 
     @property
     def shape(self):
@@ -150,6 +152,27 @@ def _check_points(points, shape, what, *, sort=False):
                          f"(x={points[i + 1, 0]:g}) follows x={points[i, 0]:g}"
                          + ("" if sort else " (sort_points=True orders points by x)"))
     return points
+
+
+def check_interface_order(lumen_intima, media_adventitia, what):
+    """A ``ValueError`` unless the two interfaces share columns and the lumen-intima lies
+    above the media-adventitia (smaller row) in every shared column: swapped points would
+    give a negative thickness and swap the classes of training."""
+    lo = max(lumen_intima[0, 0], media_adventitia[0, 0])
+    hi = min(lumen_intima[-1, 0], media_adventitia[-1, 0])
+    columns = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=np.int64)
+    if columns.size == 0:
+        raise ValueError(f"{what}: the lumen-intima (x {lumen_intima[0, 0]:g}–"
+                         f"{lumen_intima[-1, 0]:g}) and media-adventitia (x "
+                         f"{media_adventitia[0, 0]:g}–{media_adventitia[-1, 0]:g}) "
+                         "interfaces share no column")
+    gap = interface_rows(media_adventitia, columns) - interface_rows(lumen_intima, columns)
+    wrong = np.flatnonzero(gap <= 0)
+    if wrong.size:
+        raise ValueError(f"{what}: the lumen-intima must lie above the media-adventitia "
+                         f"(a smaller y) in every column; at x={columns[wrong[0]]} it is "
+                         f"{-gap[wrong[0]]:.3g} px below it ({wrong.size} of {columns.size} "
+                         "columns): are lumen_intima and media_adventitia swapped?")
 
 
 def check_roi(roi, shape):
@@ -233,22 +256,28 @@ def roi_from_annotations(case, *, margin_mm=1.0, lateral_margin_mm=0.0):
 
 
 def read_grey_png(path):
-    """An 8-bit grey image file → a ``(H, W)`` uint8 array (an RGB file whose three
-    channels are equal is accepted); a ``ValueError`` naming the file otherwise."""
+    """An 8-bit grey image file → a ``(H, W)`` uint8 array, through
+    :func:`medkeras.io.images.read_image`: a 16-bit grey file is scaled by its bit depth
+    (65535 → 255, never clipped); an RGB file whose three channels are equal is accepted;
+    a ``ValueError`` naming the file otherwise (unreadable, truncated, colour)."""
     from PIL import Image
+
+    from medkeras.io.images import read_image
 
     try:
         with Image.open(path) as image:
             mode = image.mode
-            pixels = np.asarray(image)
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"{path}: cannot read the image ({err})") from None
-    if mode == "L":
-        return pixels
-    if mode in ("RGB", "RGBA") and np.all(pixels[..., 0:1] == pixels[..., 1:3]):
+    except Exception:               # PIL raises many types; read_image names them
+        mode = None
+    if mode in ("RGB", "RGBA"):
+        pixels = read_image(path, channels=3, dtype=np.uint8)
+        if not np.all(pixels[..., 0:1] == pixels[..., 1:3]):
+            raise ValueError(f"{path}: expected a grey image, got colour (mode {mode!r} with "
+                             "differing colour channels)")
         return np.ascontiguousarray(pixels[..., 0])
-    raise ValueError(f"{path}: expected an 8-bit grey image (mode 'L'), got mode {mode!r}"
-                     + (" with differing colour channels" if mode in ("RGB", "RGBA") else ""))
+    if mode is not None and mode not in ("L", "F", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+        raise ValueError(f"{path}: expected an 8- or 16-bit grey image, got mode {mode!r}")
+    return read_image(path, channels=1, dtype=np.uint8)[..., 0]
 
 
 def load_case(png_path, *, origin=1.0, sort_points=True, verify_checksum=True,

@@ -25,7 +25,6 @@ has three known problems, found while developing this package and handled here:
 
 from __future__ import annotations
 
-import csv
 import pathlib
 
 import numpy as np
@@ -33,6 +32,7 @@ import tensorflow_datasets as tfds
 
 from .data import CIMTCase, load_case
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
+from medkeras.io.files import read_group_table
 
 __all__ = ["CarotidImt", "SyntheticCarotid", "cases_from_dataset", "load_cases"]
 
@@ -69,20 +69,6 @@ def _case_example(case):
             "description": case.description, "name": case.case_id}
 
 
-def _groups_csv(folder):
-    path = folder / "groups.csv"
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DatasetFolderError(f"{path}: cannot read it ({err})") from None
-    if rows and not {"name", "group"} <= set(rows[0]):
-        raise DatasetFolderError(f"{path}: needs the columns name,group")
-    return {row["name"]: row["group"] for row in rows}
-
-
 class CarotidImt(GroupedBuilder):
     """Longitudinal B-mode carotid images with the expert's far-wall interfaces."""
 
@@ -108,7 +94,8 @@ class CarotidImt(GroupedBuilder):
             raise DatasetFolderError(f"{folder / orphans[0]}: annotation without its image "
                                      f"{pathlib.Path(orphans[0]).stem}.png")
         cyprus = (folder / CYPRUS_NOTICE).is_file()
-        from_csv = _groups_csv(folder)
+        from_csv = (read_group_table(folder / "groups.csv", {p.stem for p in pngs})
+                    if (folder / "groups.csv").is_file() else {})
         records, excluded = [], {}
         for png in pngs:
             if cyprus and png.stem in CYPRUS_EXCLUDED:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 
@@ -33,20 +32,25 @@ def load_exported(model_dir):
 
     from .settings import CIMTSettings
 
-    model, info = load(model_dir, application="cimt")
-    return model, CIMTSettings(**info["settings"])
+    model, info = load(model_dir, application="cimt", settings=CIMTSettings)
+    return model, info["settings"]
 
 
 def _read_image(path):
+    """``(grey uint8 image, warnings)``: a colour picture of a grey scan is measured on its
+    luma, with a warning (the scan's own grey levels may differ)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such image file")
     try:
-        return read_grey_png(path)
-    except ValueError:
-        from PIL import Image
-        with Image.open(path) as image:       # a colour picture of a grey scan
-            return np.asarray(image.convert("L"))
+        return read_grey_png(path), []
+    except ValueError as err:
+        if "got colour" not in str(err):
+            raise
+    from medkeras.io.images import read_image
+    return read_image(path, channels=1, dtype=np.uint8)[..., 0], [
+        f"{path} is in colour; measured on its luma (ITU-R 601 grey), not on the scanner's "
+        "own grey levels"]
 
 
 def measure_image(image_path, *, model_dir, out, roi=None, mm_per_pixel=None, annotations=None,
@@ -56,13 +60,13 @@ def measure_image(image_path, *, model_dir, out, roi=None, mm_per_pixel=None, an
     from .measure import gradient_baseline, thickness_mm
     from .settings import stride_pair
 
-    case = None
+    case, warnings = None, []
     if annotations is not None:
         case = load_case(image_path, annotation_path=annotations, verify_checksum=False)
         image = case.image
         mm_per_pixel = case.mm_per_pixel if mm_per_pixel is None else mm_per_pixel
     else:
-        image = _read_image(image_path)
+        image, warnings = _read_image(image_path)
     if mm_per_pixel is None:
         raise ValueError("the pixel size is needed: --mm-per-pixel or --annotations")
     if roi is None:
@@ -92,19 +96,24 @@ def measure_image(image_path, *, model_dir, out, roi=None, mm_per_pixel=None, an
     if crossed:
         # Each interface is found on its own map (the paper's method), so a poor model can
         # put media-adventitia above lumen-intima: a negative thickness, said, not hidden.
-        record["warnings"] = [
+        warnings.append(
             f"the interfaces cross in {crossed} of {len(found.columns)} columns (media-"
             "adventitia above lumen-intima): the model does not separate them here; the "
-            "thickness is not a measurement"]
+            "thickness is not a measurement")
+    if warnings:
+        record["warnings"] = warnings
     if case is not None:
         record["errors"] = case_errors(found, case)
-    with open(os.path.join(out, "measurement.json"), "w") as f:
-        json.dump(record, f, indent=1)
-    pd.DataFrame({"x": found.columns, "lumen_intima_y": found.lumen_intima,
-                  "media_adventitia_y": found.media_adventitia}).to_csv(
-        os.path.join(out, "interfaces.csv"), index=False)
+    from medkeras.atomic import write_csv_atomic, write_json_atomic
+
+    # the overlay and the table first, the record last: measurement.json exists only when
+    # everything of this measurement was written
     plot_overlay(image, roi, found, os.path.join(out, "overlay.png"), maps=maps, case=case,
                  title=f"IMT {thickness:.3f} mm")
+    write_csv_atomic(os.path.join(out, "interfaces.csv"), pd.DataFrame({
+        "x": found.columns, "lumen_intima_y": found.lumen_intima,
+        "media_adventitia_y": found.media_adventitia}))
+    write_json_atomic(os.path.join(out, "measurement.json"), record)
     return record
 
 
@@ -113,6 +122,8 @@ def plot_overlay(image, roi, found, path, *, maps=None, case=None, title=""):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
+
+    from medkeras.atomic import save_figure_atomic
 
     y0, x0, y1, x1 = roi
     pad = max(10, (y1 - y0) // 2)
@@ -146,5 +157,5 @@ def plot_overlay(image, roi, found, path, *, maps=None, case=None, title=""):
         ax.plot(found.columns, ma, "w--", lw=1)
     ax.set(xlim=(left - 0.5, right - 0.5), ylim=(bottom - 0.5, top - 0.5), title=title)
     ax.legend(loc="lower right", fontsize="small")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    save_figure_atomic(fig, path, dpi=120, bbox_inches="tight")
     return path

@@ -95,7 +95,7 @@ class ClassifyApplication(Application):
         predict.add_argument("--model", required=True, help="an exported classify model folder")
         predict.add_argument("--out", required=True, help="the CSV file to write")
         predict.add_argument("--batch", type=int, default=32)
-        predict.set_defaults(run=_predict)
+        predict.set_defaults(run=_predict, out_kind="file")
 
         generate = commands.add_parser(
             "generate", help="write the built-in synthetic H&E set as class folders")

@@ -54,7 +54,7 @@ def held_out_groups(labels, groups, classes, fraction, seed, *, what="groups"):
     or one left with no image on either side.
     """
     from medkeras.data.splits import group_count, group_order
-    from medkeras.datasets.files import DatasetFolderError
+    from medkeras.io.files import DatasetFolderError
 
     names, inverse = np.unique(groups, return_inverse=True)
     inverse = inverse.ravel()
@@ -105,7 +105,8 @@ def _source(data, settings):
         images, labels, slides = synthetic_tissue(data["synthetic"])
         names = [f"{slide}/{i:05d}" for i, slide in enumerate(slides)]
         return ((lambda i: images[i].astype(np.float32)), labels, slides, names, CLASSES, [])
-    from medkeras.data.labelled import read_image, read_labelled
+    from medkeras.data.labelled import read_labelled
+    from medkeras.io.images import read_image
 
     layout = data.get("format")
     found = read_labelled(data["folder"], layout=None if layout in (None, "auto") else layout,
@@ -160,7 +161,7 @@ def load_images(data, settings, split, *, progress=True):
     ``{"synthetic"}``) as :class:`Images` at ``settings.size``."""
     from tqdm.auto import tqdm
 
-    from medkeras.data.labelled import to_channels
+    from medkeras.io.images import to_channels
 
     if data.get("format") == PCAM:
         images, labels, names = _patch_camelyon(data["folder"], settings, split)

@@ -61,6 +61,8 @@ def _plot_confusion(matrix, classes, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from medkeras.atomic import save_figure_atomic
+
     size = 2.2 + 0.7 * len(classes)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -76,7 +78,7 @@ def _plot_confusion(matrix, classes, path, title):
     fig.colorbar(image, ax=ax, label="fraction of the true class")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
     return path
 

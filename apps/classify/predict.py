@@ -20,7 +20,7 @@ def image_paths(source):
     (any depth, sorted); a ``FileNotFoundError``/``ValueError`` names what is wrong."""
     import pathlib
 
-    from medkeras.datasets.files import IMAGE_EXTENSIONS, is_ignored
+    from medkeras.io.files import IMAGE_EXTENSIONS, is_ignored, refuse_links_out_of
 
     path = pathlib.Path(source)
     if path.is_file():
@@ -35,6 +35,7 @@ def image_paths(source):
     if not found:
         raise ValueError(f"{path}: no images in this folder (expected "
                          f"{', '.join(IMAGE_EXTENSIONS)})")
+    refuse_links_out_of(path, found)
     return found
 
 
@@ -45,22 +46,27 @@ def predict_images(source, *, model_dir, out, batch_size=32, progress=True):
     from tqdm.auto import tqdm
 
     from medkeras.atomic import write_csv_atomic
-    from medkeras.data.labelled import read_image
+    from medkeras.io.images import read_image
     from medkeras.export import load_exported
 
     from .data import resize_image
+    from .settings import ClassifySettings
 
     if os.path.isdir(out):
         raise ValueError(f"--out {out} is a folder; give the CSV file to write")
-    model, info = load_exported(model_dir, application="classify")
-    settings, classes = info["settings"], info["classes"]
+    model, info = load_exported(model_dir, application="classify", settings=ClassifySettings)
+    settings, classes = info["settings"], info.get("classes")
+    if not (isinstance(classes, list) and len(classes) == model.output_shape[-1]
+            and all(isinstance(c, str) for c in classes)):
+        raise ValueError(f"{model_dir}/info.json: classes must list the "
+                         f"{model.output_shape[-1]} class names of the model; got {classes!r}")
     paths = image_paths(source)
     rows = []
     bar = tqdm(total=len(paths), desc="predict", unit="image", disable=not progress)
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        images = np.stack([resize_image(read_image(p, channels=settings["channels"]),
-                                        settings["size"]) for p in chunk])
+        images = np.stack([resize_image(read_image(p, channels=settings.channels),
+                                        settings.size) for p in chunk])
         probabilities = np.asarray(model.predict_on_batch(model.preprocess(images)))
         for path, p in zip(chunk, probabilities):
             rows.append({"path": str(path), **{f"p({name})": float(v)

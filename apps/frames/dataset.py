@@ -47,8 +47,8 @@ import pathlib
 import tensorflow_datasets as tfds
 
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
-from medkeras.datasets.files import (Problems, image_files, image_header, image_value,
-                                     png_bytes, read_csv)
+from medkeras.io.files import (Problems, image_files, image_header, image_value,
+                               png_bytes, read_csv)
 
 __all__ = ["ColonoscopyFrames", "LABELS", "SyntheticFrames", "parse_label"]
 

@@ -41,8 +41,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .degrade import check_kinds, degrade, draw_degradation
-from medkeras.datasets.files import (DatasetFolderError, Problems, image_files, image_header,
-                                     require_folder)
+from medkeras.io.files import (DatasetFolderError, Problems, image_files, image_header,
+                               require_folder)
 
 __all__ = ["GeneratedFolder", "JPEG_QUALITY", "generate_labelled_folder"]
 

@@ -18,7 +18,6 @@ Written to ``OUT``:
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 
@@ -55,17 +54,20 @@ def score_video(video, *, model_dir, out, every=1, threshold=0.5, chunk=8, progr
 
     from .experiment import crop_offsets, resize_frame
     from .settings import FrameSettings
+    from medkeras.atomic import write_json_atomic
     from medkeras.checks import integer_at_least
+    from medkeras.data.prefetch import prefetched
     from medkeras.export import load_exported
-    from medkeras.media import is_video, iter_frames, video_info
+    from medkeras.io.files import file_identity
+    from medkeras.io.video import is_video, iter_frames, video_info
 
     every, chunk = integer_at_least(every, "every"), integer_at_least(chunk, "chunk")
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
     if not (os.path.isfile(video) and is_video(video)):
         raise ValueError(f"{video}: not a video file")
-    model, info = load_exported(model_dir, application="frames")
-    settings = FrameSettings(**info["settings"])
+    model, info = load_exported(model_dir, application="frames", settings=FrameSettings)
+    settings = info["settings"]
     offsets = crop_offsets(settings.test_crops, settings, [settings.seed, 1, 0])
     count, fps = video_info(video)
     out = pathlib.Path(out)
@@ -73,7 +75,9 @@ def score_video(video, *, model_dir, out, every=1, threshold=0.5, chunk=8, progr
     csv_path = out / "informativeness.csv"
     from medkeras.experiment.runner import record_or_check
     record_or_check(str(out / "scoring.json"),
-                    {"video": os.path.abspath(video), "model": os.path.abspath(model_dir),
+                    {"video": os.path.abspath(video), "video_content": file_identity(video),
+                     "model": os.path.abspath(model_dir),
+                     "model_content": file_identity(os.path.join(model_dir, "model.keras")),
                      "every": every, "threshold": threshold},
                     mismatch=f"{out} holds the scoring of another video, model or options; "
                              "use another --out or remove it")
@@ -98,9 +102,11 @@ def score_video(video, *, model_dir, out, every=1, threshold=0.5, chunk=8, progr
         batch_index.clear()
         batch_images.clear()
 
-    for _, name, image in iter_frames(video, every=every, start=start):
+    frames = ((name, resize_frame(image, settings))       # decoded while the last scores
+              for _, name, image in iter_frames(video, every=every, start=start))
+    for name, image in prefetched(frames, depth=chunk):
         batch_index.append(int(name[len("frame"):]))
-        batch_images.append(resize_frame(image, settings))
+        batch_images.append(image)
         if len(batch_images) == chunk:
             flush()
     if batch_images:
@@ -114,8 +120,7 @@ def score_video(video, *, model_dir, out, every=1, threshold=0.5, chunk=8, progr
                "mean_informativeness": float(table.informativeness.mean())
                if len(table) else float("nan"),
                "frames_per_second": fps, "settings": settings.to_json()}
-    with open(out / "summary.json", "w") as f:
-        json.dump(summary, f, indent=1)
+    write_json_atomic(out / "summary.json", summary)
     plot_informativeness(table, out / "informativeness.png", threshold=threshold,
                          title=f"{os.path.basename(video)}: quality score "
                                f"{summary['quality_score']:.2f}")
@@ -127,6 +132,8 @@ def plot_informativeness(table, path, *, threshold=0.5, title=""):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from medkeras.atomic import save_figure_atomic
 
     x = table.time_s if table.time_s.notna().all() else table.frame
     fig, ax = plt.subplots(figsize=(10, 3.2))
@@ -141,5 +148,5 @@ def plot_informativeness(table, path, *, threshold=0.5, title=""):
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)

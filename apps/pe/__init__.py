@@ -7,7 +7,7 @@ the one application contract (:mod:`medkeras.experiment.app`):
   flags, data, hooks and the commands ``generate``, ``candidates``, ``detect``);
   :mod:`~apps.pe.__main__` its command line;
 * :mod:`~apps.pe.settings`: :class:`~apps.pe.settings.PESettings`, validated once;
-* :mod:`~apps.pe.volumes`: CT volumes and masks (NIfTI, DICOM) with their geometry;
+* :mod:`~medkeras.io.volumes`: CT volumes and masks (NIfTI, DICOM) with their geometry;
 * :mod:`~apps.pe.candidates`: tobogganing candidates and their hits on emboli;
 * :mod:`~apps.pe.patches`: vessel-aligned and standard patches of a candidate;
 * :mod:`~apps.pe.cases`: a case read, its candidates and stored patches, the patches per

@@ -84,7 +84,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from .volumes import as_array_and_spacing, check_spacing
+from medkeras.io.volumes import as_array_and_spacing, check_spacing
 from medkeras.checks import integer_at_least, non_negative_number, positive_number
 
 __all__ = ["Candidates", "candidate_hits", "candidate_voxels", "detect_candidates",

@@ -58,10 +58,10 @@ def averaged_patches(test_translations, n_aug=AUGMENTATIONS):
 
 
 def read_case(ct_path, emboli_path, lungs_path=None):
-    """A case's CT (:class:`~apps.pe.volumes.Volume`), embolus labels and count, and lung
+    """A case's CT (:class:`~medkeras.io.volumes.Volume`), embolus labels and count, and lung
     mask (bool, or None), the masks checked to lie on the CT's grid."""
     from .candidates import embolus_labels
-    from .volumes import read_mask, read_volume
+    from medkeras.io.volumes import read_mask, read_volume
 
     ct = read_volume(ct_path)
     emboli, count = embolus_labels(read_mask(emboli_path, like=ct))
@@ -81,7 +81,7 @@ def volume_candidates(ct_path, emboli_path, lungs_path=None, *, representation="
     """
     from .candidates import candidate_hits, detect_candidates
     from .patches import candidate_patches
-    from .volumes import voxel_to_scanner
+    from medkeras.io.volumes import voxel_to_scanner
 
     planes = channels(representation)
     ct, emboli, count, lungs = read_case(ct_path, emboli_path, lungs_path)

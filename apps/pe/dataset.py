@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
-from medkeras.datasets.files import read_csv
+from medkeras.io.files import read_group_table
 
 from .cases import AUGMENTATIONS, channels, volume_candidates
 from .settings import MAX_CANDIDATES, PATCH_PIXELS
@@ -79,12 +79,8 @@ def case_files(folder):
 def _patients(folder, cases):
     folder = pathlib.Path(folder)
     if (folder / "groups.csv").is_file():
-        rows = read_csv(folder / "groups.csv", required=("name", "patient"))
-        groups = {row["name"]: row["patient"] for _, row in rows}
-        missing = sorted(set(cases) - set(groups))
-        if missing:
-            raise DatasetFolderError(f"{folder / 'groups.csv'}: no patient for {missing[:5]}")
-        return groups
+        return read_group_table(folder / "groups.csv", cases, group_column="patient",
+                                complete=True)
     groups = {}
     for name, files in cases.items():
         patient = name

@@ -13,7 +13,6 @@ vessel-aligned representation the cross-section and the longitudinal plane).
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
@@ -26,6 +25,8 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
     """Run candidates and the model over a CT volume; returns the detections table."""
     from tqdm.auto import tqdm
 
+    from medkeras.atomic import write_json_atomic, write_text_atomic
+    from medkeras.data.prefetch import prefetched
     from medkeras.export import load_exported
 
     from .candidates import detect_candidates
@@ -33,12 +34,12 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
     from .experiment import upsample_patches
     from .patches import candidate_patches
     from .settings import PESettings
-    from .volumes import read_mask, read_volume, voxel_to_scanner
+    from medkeras.io.volumes import read_mask, read_volume, voxel_to_scanner
 
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
-    model, info = load_exported(model_dir, application="pe")
-    settings = PESettings(**info["settings"])
+    model, info = load_exported(model_dir, application="pe", settings=PESettings)
+    settings = info["settings"]
     ct = read_volume(volume)
     lung_mask = read_mask(lungs, like=ct) > 0 if lungs is not None else None
     found = detect_candidates(ct.array, ct.spacing, lung_mask=lung_mask,
@@ -50,9 +51,9 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
     averaged = averaged_patches(settings.test_translations)      # as in the evaluation
     if n:
         bar = tqdm(total=n, desc="candidates", unit="candidate", disable=not progress)
-        for batch, index in candidate_patches(ct, None, found,
-                                              representation=settings.representation,
-                                              out=settings.patch_pixels, three_channels=False):
+        patches = candidate_patches(ct, None, found, representation=settings.representation,
+                                    out=settings.patch_pixels, three_channels=False)
+        for batch, index in prefetched(patches):      # the next candidate's cut meanwhile
             rows = np.clip(np.rint(batch[..., :stored.shape[-1]]), 0, 255).astype(np.uint8)
             stored.reshape(-1, *stored.shape[2:])[index[0] * AUGMENTATIONS:
                                                    index[0] * AUGMENTATIONS + len(rows)] = rows
@@ -70,16 +71,15 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
         "detected": probabilities >= threshold}).round(3)
     out = pathlib.Path(out)
     (out / "pictures").mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "detections.csv", index_label="candidate")
+    write_text_atomic(out / "detections.csv", table.to_csv(index_label="candidate"))
     detected = table[table.detected]
     for k in detected.index:
         _picture(stored[k], out / "pictures" / f"detection{k}.png",
                  f"candidate {k}: p = {table.probability[k]:.2f}")
-    with open(out / "detections.json", "w") as f:
-        json.dump({"volume": str(volume), "model": str(model_dir), "threshold": threshold,
-                   "settings": settings.to_json(), "spacing_zyx_mm": list(ct.spacing),
-                   "detections": detected.reset_index().to_dict(orient="records")}, f,
-                  indent=1)
+    write_json_atomic(out / "detections.json", {
+        "volume": str(volume), "model": str(model_dir), "threshold": threshold,
+        "settings": settings.to_json(), "spacing_zyx_mm": list(ct.spacing),
+        "detections": detected.reset_index().to_dict(orient="records")})
     return table
 
 
@@ -88,6 +88,8 @@ def _picture(patches, path, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from medkeras.atomic import save_figure_atomic
 
     from .patches import patch_parameters
 
@@ -112,5 +114,5 @@ def _picture(patches, path, title):
                 ax.set_ylabel(names[row], fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure_atomic(fig, path, dpi=100)
     plt.close(fig)

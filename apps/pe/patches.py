@@ -54,7 +54,7 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
-from .volumes import as_array_and_spacing
+from medkeras.io.volumes import as_array_and_spacing
 from medkeras.checks import integer_at_least, non_negative_number, positive_number
 
 __all__ = ["DEFAULT_SIZES_MM", "DEFAULT_TRANSLATIONS", "DEFAULT_WINDOW_HU", "candidate_patches",

@@ -56,16 +56,14 @@ and a ``groups.csv`` that names an unknown frame or misses one.
 from __future__ import annotations
 
 import abc
-import pathlib
 
 import numpy as np
 import tensorflow_datasets as tfds
 from scipy import ndimage
 
 from medkeras.datasets import DatasetFolderError, GroupedBuilder, Record
-from medkeras.datasets.files import (Problems, image_files, image_header, image_value,
-                                     png_bytes, read_csv, read_json, read_mask,
-                                     require_folder)
+from medkeras.io.files import (Problems, image_files, image_header, image_value, png_bytes,
+                               read_group_table, read_json, read_mask, require_folder)
 
 __all__ = ["CvcClinicdb", "KvasirSeg", "MIN_POLYP_FRACTION", "SyntheticPolyps",
            "polyp_components"]
@@ -117,28 +115,6 @@ def polyp_components(mask, min_fraction=MIN_POLYP_FRACTION):
     return polyps
 
 
-def _groups_csv(folder, names, problems):
-    """``groups.csv``: frame name → group; every frame listed once (None: no such file)."""
-    path = folder / "groups.csv"
-    if not path.is_file():
-        return None
-    groups = {}
-    for line, row in read_csv(path, required=("name", "group")):
-        name = row["name"]
-        stem = name if name in names else pathlib.PurePath(name).stem
-        if stem not in names:
-            problems.add(f"{path}, line {line}: {name!r} is not a frame of this folder")
-        elif stem in groups:
-            problems.add(f"{path}, line {line}: {name!r} listed twice")
-        else:
-            groups[stem] = row["group"]
-    missing = [name for name in names if name not in groups]
-    if missing:
-        problems.add(f"{path}: no group for {len(missing)} frame(s): "
-                     f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    return groups
-
-
 class PolypSegmentation(GroupedBuilder, skip_registration=True):
     """Frames with polyp masks; subclasses pair the files (:meth:`_pairs`)."""
 
@@ -181,7 +157,9 @@ class PolypSegmentation(GroupedBuilder, skip_registration=True):
                              f"image of {image.width}×{image.height} ({image_path.name})")
             headers[name] = image
         boxes = self._boxes(folder, headers, problems)
-        groups = _groups_csv(folder, pairs, problems)
+        groups = (read_group_table(folder / "groups.csv", pairs, noun="frame", complete=True,
+                                   problems=problems)
+                  if (folder / "groups.csv").is_file() else None)
         problems.raise_if_any()
         return [Record(name, groups[name] if groups else name,
                        (image_path, mask_path, boxes.get(name, []), name))
@@ -191,6 +169,7 @@ class PolypSegmentation(GroupedBuilder, skip_registration=True):
         image_path, mask_path, boxes, name = payload
         image = image_value(image_path)
         mask = read_mask(mask_path)
+        check_mask_covers_boxes(mask, boxes, mask_path)
         polyps = polyp_components(mask)
         return {
             "image": image,
@@ -200,6 +179,22 @@ class PolypSegmentation(GroupedBuilder, skip_registration=True):
             "boxes": np.array(boxes, np.float32).reshape(-1, 4),
             "name": name,
         }
+
+
+def check_mask_covers_boxes(mask, boxes, mask_path):
+    """A :class:`DatasetFolderError` unless every published box (normalised ``ymin, xmin,
+    ymax, xmax``) holds polyp pixels of the mask: an empty mask with a box would turn the
+    polyp into negative training data."""
+    height, width = mask.shape
+    for ymin, xmin, ymax, xmax in boxes:
+        rows = slice(int(ymin * height), max(int(ymin * height) + 1, round(ymax * height)))
+        cols = slice(int(xmin * width), max(int(xmin * width) + 1, round(xmax * width)))
+        if not mask[rows, cols].any():
+            raise DatasetFolderError(
+                f"{mask_path}: no polyp pixel inside the box (x {cols.start}–{cols.stop}, "
+                f"y {rows.start}–{rows.stop}) that bboxes.json lists for it"
+                + (" (the mask is empty)" if not mask.any() else "")
+                + "; the mask or the box is wrong")
 
 
 def _unmatched(problems, extra, kind, other):

@@ -12,7 +12,6 @@ detection).  A video is read frame by frame (memory independent of its length).
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 
@@ -45,8 +44,10 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
     """Run the detector and the model over ``input_path``; returns the number of frames."""
     from tqdm.auto import tqdm
 
+    from medkeras.atomic import write_csv_atomic, write_json_atomic
+    from medkeras.data.prefetch import prefetched
     from medkeras.export import load_exported
-    from medkeras.media import is_video, iter_frames
+    from medkeras.io.video import is_video, iter_frames
 
     from .candidates import detect_candidates
     from .experiment import resize_to_width
@@ -56,17 +57,21 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    model, info = load_exported(model_dir, application="polyp")
-    settings = PolypSettings(**info["settings"])
+    model, info = load_exported(model_dir, application="polyp", settings=PolypSettings)
+    settings = info["settings"]
     pictures = pathlib.Path(out) / "pictures"
     pictures.mkdir(parents=True, exist_ok=True)
+    def prepared():           # decoding and candidates of the next frame overlap scoring
+        for source, name, image in iter_frames(input_path, every=every):
+            small = resize_to_width(image, settings.frame_width)
+            yield source, name, image, small, detect_candidates(
+                small, max_candidates=settings.max_candidates)
+
     rows, detected, count = [], {}, 0
-    for source, name, image in tqdm(iter_frames(input_path, every=every), desc="detect",
-                                    unit="frame", disable=not progress):
+    for source, name, image, small, found in tqdm(prefetched(prepared()), desc="detect",
+                                                  unit="frame", disable=not progress):
         count += 1
-        small = resize_to_width(image, settings.frame_width)
         scale = image.shape[1] / small.shape[1]
-        found = detect_candidates(small, max_candidates=settings.max_candidates)
         probabilities = (score_candidates(model, small, found, settings)
                          if len(found.scores) else np.zeros(0))
         boxes = found.boxes * scale
@@ -79,10 +84,10 @@ def detect(input_path, *, model_dir, out, threshold=0.5, every=1, progress=True)
             _draw(image, hits, pictures / f"{name}.png")
     table = pd.DataFrame(rows, columns=["source", "frame", "y0", "x0", "y1", "x1",
                                         "probability", "detected"])
-    table.to_csv(pathlib.Path(out) / "detections.csv", index=False)
-    with open(pathlib.Path(out) / "detections.json", "w") as f:
-        json.dump({"input": str(input_path), "model": str(model_dir), "threshold": threshold,
-                   "settings": settings.to_json(), "frames": detected}, f, indent=1)
+    write_csv_atomic(pathlib.Path(out) / "detections.csv", table)
+    write_json_atomic(pathlib.Path(out) / "detections.json", {
+        "input": str(input_path), "model": str(model_dir), "threshold": threshold,
+        "settings": settings.to_json(), "frames": detected})
     return count
 
 

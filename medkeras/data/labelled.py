@@ -12,9 +12,8 @@ being listed):
   tumour type, the patient (``14-2523``: the group) and the magnification (``400``); an
   optional magnification filter keeps one.
 
-Images: PNG, JPEG, TIFF or BMP, 8- or 16-bit, grey or colour, any size.  A 16-bit image is
-scaled to 0–255 by its bit depth (never clipped); a file whose header claims more than
-``MAX_PIXELS`` pixels is refused (PIL's decompression-bomb guard, as a clear error).
+Images: PNG, JPEG, TIFF or BMP, 8- or 16-bit, grey or colour, any size, read by
+:func:`medkeras.io.images.read_image`.
 """
 
 from __future__ import annotations
@@ -25,15 +24,12 @@ import re
 
 import numpy as np
 
-from medkeras.datasets.files import (IMAGE_EXTENSIONS, DatasetFolderError, Problems,
-                                     is_ignored, read_csv, require_folder)
+from medkeras.io.files import (IMAGE_EXTENSIONS, Problems, is_ignored, link_out_of, outside,
+                               read_csv, require_folder)
 
-__all__ = ["LAYOUTS", "LabelledImages", "MAX_PIXELS", "breakhis_name", "read_image",
-           "read_labelled", "to_channels"]
+__all__ = ["LAYOUTS", "LabelledImages", "breakhis_name", "read_labelled"]
 
 LAYOUTS = ("folders", "csv", "breakhis")
-#: The largest image accepted, in pixels (a 16k × 16k slide tile).
-MAX_PIXELS = 16384 * 16384
 BREAKHIS = re.compile(r"SOB_(?P<kind>[BM])_(?P<type>[A-Z]+)-(?P<patient>\d+-\w+?)-"
                       r"(?P<magnification>\d+)-(?P<index>\d+)$")
 
@@ -123,15 +119,17 @@ def read_labelled(folder, *, layout=None, magnification=None):
                           left_out=left_out)
 
 
-def _images_under(folder, problems, *, depth):
+def _images_under(folder, problems, *, depth, root):
     """Image files under ``folder`` down to ``depth`` folders; anything else a problem."""
     found = []
     for path in sorted(folder.iterdir()):
         if is_ignored(path):
             continue
-        if path.is_dir():
+        if outside(root, path):
+            problems.add(link_out_of(root, path))
+        elif path.is_dir():
             if depth > 0:
-                found += _images_under(path, problems, depth=depth - 1)
+                found += _images_under(path, problems, depth=depth - 1, root=root)
             else:
                 problems.add(f"{path}: a folder too deep (images lie in <class>/ or "
                              "<class>/<group>/)")
@@ -149,7 +147,7 @@ def _from_class_folders(folder, problems):
             problems.add(f"{class_folder}: a file beside the class folders (expected "
                          "<class>/<image>, or a labels.csv)")
             continue
-        images = _images_under(class_folder, problems, depth=1)
+        images = _images_under(class_folder, problems, depth=1, root=folder)
         if not images:
             problems.add(f"{class_folder}: no images in this class folder")
         for path in images:
@@ -189,6 +187,9 @@ def _from_breakhis(folder, problems):
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not is_ignored(p)):
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
             continue                               # BreakHis ships text files beside its images
+        if outside(folder, path):
+            problems.add(link_out_of(folder, path))
+            continue
         parts = breakhis_name(path)
         if parts is None:
             problems.add(f"{path}: not a BreakHis name (SOB_<B|M>_<type>-<patient>-<mag>-<n>)")
@@ -196,57 +197,3 @@ def _from_breakhis(folder, problems):
         label = "malignant" if parts["kind"] == "M" else "benign"
         entries.append((path, label, parts["patient"], parts["magnification"]))
     return entries
-
-
-def read_image(path, *, channels=3):
-    """An image file as float32 ``(H, W, channels)`` with values in 0–255.
-
-    8-bit images as they are; 16-bit (or 32-bit integer) grey scaled by the full range of
-    their bit depth (65535 → 255), never clipped; float images refused (their range is
-    unknown); colour converted to grey (ITU-R 601 luma) for ``channels=1`` and grey repeated
-    for ``channels=3``.  An unreadable, truncated or oversized file raises
-    :class:`DatasetFolderError` naming it.
-    """
-    from PIL import Image
-
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3; Received: channels={channels!r}")
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise DatasetFolderError(
-                    f"{path}: {image.width}×{image.height} pixels, more than the "
-                    f"{MAX_PIXELS} accepted (a corrupt header, or crop the image first)")
-            image.load()
-            mode = image.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-                bits = 16 if mode.startswith("I;16") else 32
-                array = np.asarray(image, dtype=np.float64)
-                if mode == "I" and array.max(initial=0) <= 65535:
-                    bits = 16                          # PNG 16-bit grey opens as mode "I"
-                grey = (array / (2 ** bits - 1) * 255).astype(np.float32)
-                rgb = None
-            elif mode == "F":
-                raise DatasetFolderError(f"{path}: floating-point pixels (unknown range); "
-                                         "save it as 8- or 16-bit")
-            else:
-                rgb = np.asarray(image.convert("RGB"), np.float32)
-                grey = None
-    except DatasetFolderError:
-        raise
-    except Image.DecompressionBombError as err:
-        raise DatasetFolderError(f"{path}: {err}") from None
-    except Exception as err:     # PIL raises many types (OSError, SyntaxError, ValueError)
-        raise DatasetFolderError(f"{path}: unreadable image ({type(err).__name__}: {err})"
-                                 ) from None
-    return to_channels(rgb if rgb is not None else grey[..., None], channels)
-
-
-def to_channels(image, channels):
-    """An ``(H, W, 1 or 3)`` image with ``channels`` channels: colour to grey by ITU-R 601
-    luma, grey repeated to RGB."""
-    if image.shape[-1] == channels:
-        return image
-    if channels == 1:
-        return image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
-    return np.repeat(image, 3, axis=-1)

@@ -22,7 +22,7 @@ its module is imported: each application's ``dataset`` module defines its own
 from medkeras.datasets.base import (PREFIX, REGISTRY, GroupedBuilder, Record, builder,
                                     builder_class, default_data_dir, folder_fingerprint,
                                     fraction_split, load, prefix_length, split_groups)
-from medkeras.datasets.files import DatasetFolderError
+from medkeras.io.files import DatasetFolderError
 
 __all__ = ["DatasetFolderError", "GroupedBuilder", "PREFIX", "REGISTRY", "Record", "builder",
            "builder_class", "default_data_dir", "folder_fingerprint", "fraction_split", "load",

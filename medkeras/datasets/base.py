@@ -43,7 +43,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from medkeras.data.splits import group_count, group_order
-from medkeras.datasets.files import DatasetFolderError
+from medkeras.io.files import DatasetFolderError
 from medkeras.weights import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -418,9 +418,24 @@ def builder(name, *, manual_dir=None, data_dir=None, config=None, **kwargs):
             f"{cls.name[len(PREFIX):]} is not prepared in {data_dir}: pass the folder holding "
             f"it, e.g. builder({cls.name[len(PREFIX):]!r}, manual_dir='/path/to/folder').\n"
             f"{instructions}")
+    remove_incomplete(prepared)
     prepared.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=None if folder is None else os.fspath(folder), try_download_gcs=False))
     return prepared
+
+
+def remove_incomplete(prepared):
+    """Delete what an interrupted preparation left: tfds writes into
+    ``incomplete.<random>_<version>/`` beside the version folder and renames it when done,
+    so a killed run leaves that folder (tens of MB) behind; one log line says so."""
+    parent = pathlib.Path(os.fspath(prepared.data_path)).parent
+    if not parent.is_dir():
+        return
+    for leftover in sorted(parent.glob(f"{tfds.core.constants.INCOMPLETE_PREFIX}*")):
+        if leftover.is_dir():
+            logger.warning("%s: removing %s, left by an interrupted preparation",
+                           prepared.name, leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def load(name, *, split="train", manual_dir=None, data_dir=None, config=None,

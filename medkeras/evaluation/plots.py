@@ -41,8 +41,9 @@ def _new_axes(figsize=(6.4, 5.2)):
 
 
 def _save(fig, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=_DPI, bbox_inches="tight")
+    from medkeras.atomic import save_figure_atomic
+
+    save_figure_atomic(fig, path, format="png", dpi=_DPI, bbox_inches="tight")
     return path
 
 

@@ -24,7 +24,6 @@ This module imports nothing heavy: an application's ``--help`` must not load Ten
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 __all__ = ["Application", "Evaluation", "Option", "Table", "evaluate_experiment",
@@ -148,8 +147,14 @@ def read_record(directory, name):
     if not os.path.exists(path):
         raise ValueError(f"{directory}: no {name} here; is it this application's sweep "
                          "directory?")
-    with open(path) as f:
-        return json.load(f)
+    from medkeras.io.files import read_json
+
+    record = read_json(path)
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict) \
+            or not isinstance(record.get("data"), dict):
+        raise ValueError(f"{path}: expected an object with data and settings (written by "
+                         "sweep); was it edited?")
+    return record
 
 
 def data_source(app, *, folder=None, format=None, synthetic=None):
@@ -235,7 +240,11 @@ def evaluate_experiment(app, directory, *, test=None, overrides=None, n_bootstra
     from medkeras.experiment.results import SweepResults
 
     record = read_record(directory, app.record_name)
-    settings = app.make_settings(**{**record["settings"], **(overrides or {})})
+    try:
+        settings = app.make_settings(**{**record["settings"], **(overrides or {})})
+    except TypeError as err:                       # an unknown or missing setting
+        raise ValueError(f"{os.path.join(directory, app.record_name)}: its settings do not "
+                         f"fit this version of {app.name} ({err})") from None
     if test is None:
         test = app.load_split(record["data"], settings, "test", out=directory)
     out = os.path.join(directory, app.name)

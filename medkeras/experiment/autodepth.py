@@ -58,6 +58,8 @@ def _plot_curve(result, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from medkeras.atomic import save_figure_atomic
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
     names = [point["scheme"] for point in result["curve"]]
     aucs = [point["val_auc"] for point in result["curve"]]
@@ -72,6 +74,6 @@ def _plot_curve(result, path):
     ax.set_title("Automatic tuning depth")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
     return path

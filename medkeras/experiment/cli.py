@@ -131,6 +131,10 @@ def _add_training_options(parser, app, *, epochs, demo=False):
                         help="bootstrap resamples of the confidence intervals (default 1000)")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="train only; `evaluate` later")
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="auto",
+                        help="arithmetic of training and inference; auto: bfloat16 (Keras' "
+                             "mixed_bfloat16) on CPUs with native bfloat16 (AVX-512 BF16, AMX) "
+                             "and no GPU, else float32 (default auto; recorded in the sweep)")
 
 
 def _experiment_parser(commands, app, name, help, *, demo=False):
@@ -222,6 +226,7 @@ def _run_experiment(app, args, *, schemes, fractions, seeds, extend=False):
                          scratch_learning_rate=args.scratch_learning_rate,
                          scratch_inits=args.scratch_inits,
                          range_test_steps=args.range_test_steps,
+                         precision=args.precision,
                          train=TrainConfig(epochs=_epoch_cap(args), batch_size=args.batch,
                                            patience=args.patience, tensorboard=False,
                                            learning_rate=args.learning_rate,
@@ -251,10 +256,32 @@ def _export(app, args):
 
     record = read_record(args.directory, app.record_name)
     cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
+    task = None
+    if args.quantize is not None:            # calibration and check need the sweep's patches
+        settings = app.make_settings(**record["settings"])
+        task = app.make_task(app.load_split(record["data"], settings, "train",
+                                            out=args.directory),
+                             app.load_split(record["data"], settings, "test",
+                                            out=args.directory), settings)
     export_cell(args.directory, cell, args.out, info={
         "application": app.name, "settings": record["settings"],
-        "classes": list(app.class_names(args.directory))})
+        "classes": list(app.class_names(args.directory))}, quantize=args.quantize, task=task,
+        calibration=args.calibration)
     print(f"exported {args.scheme} (fraction {args.fraction:g}, seed {args.seed}) → {args.out}")
+    if task is not None:
+        from medkeras.io.files import read_json
+
+        check = read_json(os.path.join(args.out, "info.json"))["quantized"]
+        print(f"int8 on {check['checked_test_patches']} test patches: AUC "
+              f"{check['int8_auc']:.4f} (float32 {check['float32_auc']:.4f}), "
+              f"{check['int8_patches_per_s']:.0f} patches/s (float32 "
+              f"{check['float32_patches_per_s']:.0f}), largest probability difference "
+              f"{check['max_probability_difference']:.4f}")
+        change = check["int8_auc"] - check["float32_auc"]
+        if not abs(change) <= 0.01:
+            print(f"warning: int8 changes the test AUC by {change:+.4f}: its scores lose the "
+                  "ranking of the float model's here; deploy the float model (model.keras) "
+                  "or calibrate on more patches (--calibration)", file=sys.stderr)
 
 
 def _report(args):
@@ -367,6 +394,12 @@ def build_parser(app, *, description=None):
     export.add_argument("--fraction", type=float, default=1.0)
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--out", required=True)
+    export.add_argument("--quantize", choices=("int8",), default=None,
+                        help="also an int8 TFLite model (calibrated on training patches, "
+                             "checked on test patches), which detect/score/measure/predict "
+                             "then use")
+    export.add_argument("--calibration", type=int, default=256,
+                        help="training patches of the int8 calibration (default 256)")
     export.set_defaults(run=lambda a: _export(app, a))
 
     report = commands.add_parser("report", help="rebuild the patch-level report of a sweep "
@@ -389,12 +422,17 @@ def run_command(args):
     """Run ``args.run(args)``; user mistakes → ``error: …`` on stderr and exit status 2
     (argparse's status for a bad command line).
 
-    Caught: our own errors (unavailable weights, a bad dataset folder or caffemodel; all
+    ``--out`` is checked first (:func:`medkeras.io.outputs.check_output`; ``args.out_kind``
+    says ``file`` where the output is one file).  Caught: our own errors (unavailable weights, a bad dataset folder or caffemodel; all
     ``ValueError``s), any ``OSError`` (missing, unreadable or unwritable files and folders,
     a bad gzip), ``EOFError`` (a truncated compressed file) and decoding errors
     (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are ``ValueError``s).
     """
+    from medkeras.io.outputs import check_output
+
     try:
+        if getattr(args, "out", None) is not None:          # before any work
+            check_output(args.out, kind=getattr(args, "out_kind", "folder"))
         args.run(args)
     except (OSError, EOFError, ValueError) as err:   # WeightsUnavailableError is an OSError;
         #                                              DatasetFolderError, CaffeModelError
@@ -402,7 +440,9 @@ def run_command(args):
         message = str(err)
         if isinstance(err, OSError) and err.filename and str(err.filename) not in message:
             message = f"{err.filename}: {message}"
-        print(f"error: {message or type(err).__name__}", file=sys.stderr)
+        from tqdm import tqdm      # its write() clears an open progress bar's line first
+
+        tqdm.write(f"error: {message or type(err).__name__}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from medkeras.atomic import write_csv_atomic
 from medkeras.evaluation import (compare_at_operating_points, plot_boxplot, plot_roc,
                                  plot_training_curves, roc_analysis)
 from medkeras.experiment.page import Page
@@ -55,7 +56,7 @@ def write_report(out_dir, *, n_bootstrap=2000):
                     "minutes": round(main[scheme]["seconds"] / 60, 1)})
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.to_csv(os.path.join(out_dir, "metrics.csv"), index=False)
+    write_csv_atomic(os.path.join(out_dir, "metrics.csv"), table)
 
     figures = [("ROC curves on the test set (95% bootstrap bands)",
                 plot_roc(analyses, os.path.join(figures_dir, "roc.png"),
@@ -100,7 +101,7 @@ def write_report(out_dir, *, n_bootstrap=2000):
         comparisons = compare_at_operating_points(
             labels, {s: main[s]["test"]["scores"] for s in main_schemes}, groups=groups,
             n_bootstrap=n_bootstrap)
-        comparisons.to_csv(os.path.join(out_dir, "comparisons.csv"), index=False)
+        write_csv_atomic(os.path.join(out_dir, "comparisons.csv"), comparisons)
     return _write_html(results, table, figures, comparisons, over_seeds)
 
 

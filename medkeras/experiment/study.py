@@ -130,6 +130,8 @@ def _plot_by_depth(summary, column, path, ylabel, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from medkeras.atomic import save_figure_atomic
+
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for backbone, rows in summary.groupby("backbone", sort=False):
         tuned = rows[~rows.scheme.str.startswith("scratch")]
@@ -145,7 +147,7 @@ def _plot_by_depth(summary, column, path, ylabel, title):
     ax.legend(fontsize=8)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
     return path
 

@@ -85,6 +85,8 @@ class SweepConfig:
     ``scratch_inits`` lists the random initialisations of ``scratch``: ``(None,)`` is the
     backbone's default (one cell named ``scratch``); ``("gaussian", "xavier", "msra")``
     gives cells ``scratch (gaussian)`` … for the paper's convergence comparison (Fig. 10).
+    ``precision`` (:mod:`medkeras.precision`) is resolved when the config is made: ``auto``
+    becomes ``bfloat16`` on CPUs with native bfloat16, else ``float32``.
     """
     backbone: str = "squeezenet"
     schemes: tuple = None
@@ -95,8 +97,12 @@ class SweepConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     scratch_learning_rate: float = None
     range_test_steps: int = 100
+    precision: str = "float32"
 
     def __post_init__(self):
+        from medkeras.precision import resolve_precision
+
+        self.precision = resolve_precision(self.precision)      # "auto" → what this CPU does
         if self.backbone not in ALL_BACKBONES:
             raise ValueError(f"backbone must be one of {list(ALL_BACKBONES)}; Received: "
                              f"backbone={self.backbone!r}")
@@ -119,10 +125,13 @@ class SweepConfig:
         return dataclasses.asdict(self)
 
 
-def build_model(backbone, *, classes, weights=None, init=None, seed=None, input_shape=None):
+def build_model(backbone, *, classes, weights=None, init=None, seed=None, input_shape=None,
+                precision="float32"):
     """A backbone for a cell.  ``input_shape`` ``(size, size, channels)`` sizes a
-    ``keras.applications`` backbone; the paper's take 227×227×3 only."""
+    ``keras.applications`` backbone; the paper's take 227×227×3 only.  ``precision``:
+    ``float32`` or ``bfloat16`` (Keras' ``mixed_bfloat16``; :mod:`medkeras.precision`)."""
     from medkeras.models.applications import ApplicationBackbone
+    from medkeras.precision import precision_scope
 
     model_class = ALL_BACKBONES[backbone]
     options = {} if init is None else {"init": init}
@@ -137,7 +146,8 @@ def build_model(backbone, *, classes, weights=None, init=None, seed=None, input_
             options = {"input_size": int(input_shape[0]), "channels": int(input_shape[2])}
     elif input_shape is not None and tuple(input_shape) != (227, 227, 3):
         raise ValueError(f"{backbone} takes 227×227×3 patches; Received: {tuple(input_shape)}")
-    return model_class(classes=classes, weights=weights, seed=seed, **options)
+    with precision_scope(precision):
+        return model_class(classes=classes, weights=weights, seed=seed, **options)
 
 
 def unit_scores(probabilities, units, positive_classes):
@@ -193,6 +203,8 @@ def check_sweep_config(out_dir, config, task, *, extend=False):
     sweep = {key: value for key, value in config.to_json().items() if key not in GRID}
     if sweep["train"].get("max_iterations") is None:    # as sweeps before the option recorded
         sweep["train"] = {k: v for k, v in sweep["train"].items() if k != "max_iterations"}
+    if sweep.get("precision") == "float32":              # as sweeps before the option recorded
+        del sweep["precision"]
     record = {"task": task.name, "sweep": sweep, "positive_classes":
               None if task.positive_classes is None else list(task.positive_classes),
               "classes": task.classes}
@@ -279,7 +291,8 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     scratch = model_scheme == "scratch"
     model = build_model(config.backbone, classes=task.classes,
                         weights=None if scratch else config.weights, init=init, seed=seed,
-                        input_shape=tuple(task.x.shape[1:]) if task.raw else None)
+                        input_shape=tuple(task.x.shape[1:]) if task.raw else None,
+                        precision=config.precision)
 
     def prepare(images):
         return model.preprocess(np.asarray(images)) if task.raw else images
@@ -477,21 +490,85 @@ def load_cell_model(sweep_dir, cell):
     shape = results.config.get("input_shape")
     model = build_model(sweep["backbone"], classes=results.config["classes"],
                         weights=None if scheme == "scratch" else sweep["weights"],
-                        init=init, seed=found.seed, input_shape=shape and tuple(shape))
+                        init=init, seed=found.seed, input_shape=shape and tuple(shape),
+                        precision=sweep.get("precision", "float32"))
     load_best_weights(model, found.run_dir)
     return model
 
 
-def export_cell(sweep_dir, cell, out, *, info):
+def export_cell(sweep_dir, cell, out, *, info, quantize=None, task=None, calibration=256,
+                check=2000):
     """A finished cell → ``out/model.keras``, ``out/saved_model`` (preprocessing inside) and
-    ``out/info.json`` (``info``: what an application needs to apply the model)."""
+    ``out/info.json`` (``info``: what an application needs to apply the model).
+
+    ``quantize="int8"`` adds ``out/model_int8.tflite`` (:mod:`medkeras.quantize`),
+    calibrated on ``calibration`` training patches of ``task`` and checked against the
+    float model on up to ``check`` of its test patches (AUC and patches/s of both, recorded
+    in ``info.json`` under ``quantized``); the inference commands then use it.
+    """
+    import shutil
+
     from medkeras.export import export_saved_model
 
     if os.path.exists(out) and os.listdir(out):
         raise FileExistsError(f"{out} exists and is not empty")
     model = load_cell_model(sweep_dir, cell)
-    os.makedirs(out, exist_ok=True)
-    model.save(os.path.join(out, "model.keras"))
-    export_saved_model(model, os.path.join(out, "saved_model"), metadata=info)
-    write_json_atomic(os.path.join(out, "info.json"), {"cell": cell, **info})
+    # written beside ``out`` and renamed when complete: an interrupted export leaves no
+    # half model folder (the next export removes what it left)
+    staging = f"{os.path.abspath(out).rstrip(os.sep)}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    model.save(os.path.join(staging, "model.keras"))
+    export_saved_model(model, os.path.join(staging, "saved_model"), metadata=info)
+    if quantize is not None:
+        if quantize != "int8" or task is None:
+            raise ValueError(f"quantize must be 'int8' with the sweep's task; Received: "
+                             f"quantize={quantize!r}")
+        info = {**info, "quantized": quantize_cell(model, task, os.path.join(
+            staging, "model_int8.tflite"), calibration=calibration, check=check)}
+    write_json_atomic(os.path.join(staging, "info.json"), {"cell": cell, **info})
+    if os.path.isdir(out):
+        os.rmdir(out)                                        # empty (checked above)
+    os.replace(staging, out)
     return out
+
+
+def quantize_cell(model, task, path, *, calibration=256, check=2000, seed=0):
+    """Write ``model`` as int8 TFLite calibrated on training patches of ``task``; returns
+    what changed on a sample of its test patches: AUC (patch level) and patches/s of the
+    float and the int8 model, and their largest probability difference."""
+    import time
+
+    from sklearn.metrics import roc_auc_score
+
+    from medkeras.quantize import QuantizedModel, quantize_int8
+
+    def prepare(images):
+        return model.preprocess(np.asarray(images)) if task.raw else np.asarray(images)
+
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(len(task.x), min(calibration, len(task.x)), replace=False))
+    quantize_int8(model, prepare(task.x[picked]), path)
+    tested = np.sort(rng.choice(len(task.y_test), min(check, len(task.y_test)), replace=False))
+    x, y = prepare(task.x_test[tested]), task.y_test[tested]
+    int8 = QuantizedModel(model, path)
+    report = {"format": "int8", "file": os.path.basename(path),
+              "calibration_patches": int(len(picked)), "checked_test_patches": int(len(y))}
+    outputs = {}
+    for name, scorer in (("float32", model), ("int8", int8)):
+        scorer.predict(x[:8], batch_size=8, verbose=0)                 # warm up
+        start = time.perf_counter()
+        outputs[name] = scorer.predict(x, batch_size=64, verbose=0)
+        report[f"{name}_patches_per_s"] = round(len(x) / (time.perf_counter() - start), 1)
+        if task.positive_classes is None:
+            auc = (roc_auc_score(y, outputs[name], multi_class="ovr", average="macro",
+                                 labels=np.arange(task.classes))
+                   if len(np.unique(y)) == task.classes else float("nan"))
+        else:
+            positive = np.isin(y, task.positive_classes)
+            score = outputs[name][:, list(task.positive_classes)].sum(axis=1)
+            auc = roc_auc_score(positive, score) if 0 < positive.sum() < len(y) else float("nan")
+        report[f"{name}_auc"] = round(float(auc), 4)
+    report["max_probability_difference"] = round(
+        float(np.abs(outputs["float32"] - outputs["int8"]).max()), 4)
+    return report

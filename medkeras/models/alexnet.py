@@ -90,7 +90,8 @@ class AlexNet(TunableModel):
         x = keras.layers.Dense(4096, activation="relu", name="fc7", **inits(0.005, 0.1, 6))(x)
         x = keras.layers.Dropout(dropout, name="drop7", **dropout_seed(seed, 1))(x)
         x = keras.layers.Dense(classes, name="fc8", **inits(0.01, 0.0, 7))(x)
-        outputs = keras.layers.Softmax(name="prob")(x)
+        # float32 even under mixed precision: probabilities and the loss stay exact
+        outputs = keras.layers.Softmax(name="prob", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._finish_init(classes=classes, init=init, dropout=dropout, seed=seed,
                           weights=weights, trainable_from=trainable_from)

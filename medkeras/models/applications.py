@@ -227,7 +227,8 @@ class ApplicationBackbone(TunableModel):
             _scratch_batch_statistics(base)
         x = keras.layers.Dropout(dropout, name=f"{HEAD}_dropout", **dropout_seed(seed, 0))(
             base.output)
-        outputs = keras.layers.Dense(classes, activation="softmax", name=f"{HEAD}_dense")(x)
+        outputs = keras.layers.Dense(classes, activation="softmax", name=f"{HEAD}_dense",
+                                     dtype="float32")(x)         # float32 under mixed precision
         super().__init__(inputs=inputs, outputs=outputs,
                          name=name or self.architecture, **kwargs)
         self.input_size, self.channels = input_size, channels

@@ -132,7 +132,11 @@ class TunableModel(keras.Model):
         elif path.endswith((".weights.h5", ".h5", ".keras")):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"weights file not found: {path}")
-            self.load_weights(path)
+            try:
+                self.load_weights(path)
+            except Exception as err:       # h5py and Keras raise many types
+                raise ValueError(f"{path}: cannot load these weights into {self.name} "
+                                 f"({type(err).__name__}: {err})") from None
         else:
             raise ValueError(
                 f"weights={weights!r}: expected None, 'imagenet', a .caffemodel file or a Keras "

@@ -90,7 +90,8 @@ class SqueezeNet(TunableModel):
         x = keras.layers.Dropout(dropout, name="drop9", **dropout_seed(seed, 0))(x)
         x = conv(classes, 1, "conv10", activation="relu" if classifier_relu else None)(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool10")(x)
-        outputs = keras.layers.Softmax(name="prob")(x)
+        # float32 even under mixed precision: probabilities and the loss stay exact
+        outputs = keras.layers.Softmax(name="prob", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.classifier_relu = bool(classifier_relu)
         self._finish_init(classes=classes, init=init, dropout=dropout, seed=seed,

@@ -30,10 +30,10 @@ Modules (each imports only those above it in this list):
 * :mod:`~apps.pe.synthetic.tubes`: :func:`synthetic_tubes_volume`;
 * :mod:`~apps.pe.synthetic.cadpe`: CAD-PE cases in (the evidence for the label convention,
   :func:`ctpa_case`, cropping and resampling) and files out (:func:`write_case`,
-  :func:`generate_folder`, :func:`generate_tubes`), through :mod:`apps.pe.volumes`.
+  :func:`generate_folder`, :func:`generate_tubes`), through :mod:`medkeras.io.volumes`.
 
 Conventions: arrays are indexed ``(z, y, x)`` = (slice, row, column); ``spacing`` is
-``(z, y, x)`` in mm (as in :mod:`apps.pe.volumes`).
+``(z, y, x)`` in mm (as in :mod:`medkeras.io.volumes`).
 
 >>> import numpy as np
 >>> case = synthetic_tubes_volume(seed=0)

@@ -2,7 +2,7 @@
 
 Part of :mod:`apps.pe.synthetic`, the top of its imports (it uses
 :mod:`~apps.pe.synthetic.emboli`, :mod:`~apps.pe.synthetic.intensity` and
-:mod:`~apps.pe.synthetic.tubes`; files go through :mod:`apps.pe.volumes`).
+:mod:`~apps.pe.synthetic.tubes`; files go through :mod:`medkeras.io.volumes`).
 :func:`ctpa_case` reads one case's vessel labels and lung mask (:func:`load_cadpe_case`),
 optionally crops (:func:`crop_to_lungs`) and resamples them (:func:`resample_labels`) and
 draws its synthetic CTPA; :func:`write_case` writes a :class:`~apps.pe.synthetic.SyntheticCT`
@@ -30,7 +30,7 @@ include the airways, so the bronchus-artery pairing cannot be checked from these
 
 Conventions: in the CAD-PE files (LPS orientation) y grows towards the patient's back
 (posterior), which is where the dependent lung is denser.  NIfTI files store ``(x, y, z)``:
-:mod:`apps.pe.volumes` transposes the arrays to ``(z, y, x)`` and reverses the zooms on
+:mod:`medkeras.io.volumes` transposes the arrays to ``(z, y, x)`` and reverses the zooms on
 reading and writing.
 
 >>> case_seed(0, "001") == case_seed(0, "001") != case_seed(1, "001")
@@ -49,7 +49,7 @@ import zlib
 
 import numpy as np
 
-from ..volumes import Volume, lps_affine, write_nifti_atomic
+from medkeras.io.volumes import Volume, lps_affine, write_nifti_atomic
 from .emboli import (ARTERY_LABEL, VEIN_LABEL, SyntheticCT, embolus_shapes, nifti_files,
                      nifti_stem, read_labels, synthesize_ctpa)
 from .intensity import bbox, check_number, check_seed, check_spacing

@@ -1,7 +1,7 @@
 """Emboli: real embolus shapes, their insertion into arteries, and the generator on anatomy.
 
 Part of :mod:`apps.pe.synthetic`; imports :mod:`~apps.pe.synthetic.intensity` (rendering)
-and :mod:`apps.pe.volumes` (reading masks).  Also home of the result types
+and :mod:`medkeras.io.volumes` (reading masks).  Also home of the result types
 (:class:`EmbolusShape`, :class:`Embolus`, :class:`SyntheticCT`) and of the vessel label
 classes (:data:`ARTERY_LABEL`, :data:`VEIN_LABEL`; the evidence for them is in
 :mod:`apps.pe.synthetic.cadpe`).
@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from ..volumes import Volume, read_volume
+from medkeras.io.volumes import Volume, read_volume
 from .intensity import (bbox, check_number, check_seed, check_spacing, count_range,
                         draw_params, render)
 
@@ -214,9 +214,9 @@ def nifti_stem(path):
 
 
 def read_labels(path):
-    """A NIfTI mask or label file as a :class:`~apps.pe.volumes.Volume` ``(z, y, x)``.
+    """A NIfTI mask or label file as a :class:`~medkeras.io.volumes.Volume` ``(z, y, x)``.
 
-    Read by :func:`apps.pe.volumes.read_volume`; the spacing is kept as the header's
+    Read by :func:`medkeras.io.volumes.read_volume`; the spacing is kept as the header's
     float32 values (``0.699999988``, where ``read_volume`` gives ``0.7``): the generator
     computes with these, so that a seed keeps giving the same volumes.
     """

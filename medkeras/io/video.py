@@ -1,8 +1,12 @@
 """Frames in: an image, a folder of images or a video file, read one frame at a time.
 
 Shared by the applications that run on colonoscopy (``apps.polyp`` detect, ``apps.frames``
-score).  Videos are decoded with OpenCV frame by frame, so memory does not grow with the
-video's length.
+score).  Images go through :func:`medkeras.io.images.read_image` (16-bit scaled, truncation
+and oversized headers refused).  Videos are decoded with OpenCV frame by frame, so memory
+does not grow with the video's length; when a video has been read to its end, the frames
+decoded are compared with the count its container states, and a shortfall (a truncated
+or damaged file) is an error rather than a silently shorter result.  A video is identified
+by its content (:func:`medkeras.io.files.file_identity`), not by its path.
 
 >>> import numpy as np, tempfile, pathlib
 >>> from PIL import Image
@@ -20,6 +24,9 @@ import numpy as np
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "is_video", "iter_frames", "video_info"]
 
+#: Frames a video may fall short of its container's count (some containers estimate it).
+FRAME_COUNT_SLACK = 1
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv")
 
@@ -35,29 +42,30 @@ def iter_frames(path, *, every=1, start=0):
     frame of a video and ``start`` skips the frames before that index (to resume).
     Raises ``ValueError`` for anything that is not one of those, and for unreadable files.
     """
-    from PIL import Image
+    from medkeras.io.files import is_ignored, refuse_links_out_of
+    from medkeras.io.images import read_image
 
     if every < 1 or start < 0:
         raise ValueError(f"every must be >= 1 and start >= 0, got {every} and {start}")
     path = pathlib.Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir()
+                       if p.suffix.lower() in IMAGE_SUFFIXES and not is_ignored(p))
         if not files:
             raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        refuse_links_out_of(path, files)
     elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         files = [path]
     elif path.is_file() and is_video(path):
         yield from _video_frames(path, every, start)
         return
+    elif not path.exists():
+        raise ValueError(f"{path}: no such file or folder")
     else:
-        raise ValueError(f"{path}: not an image, a folder of images or a video "
-                         f"({', '.join(VIDEO_SUFFIXES)})")
+        raise ValueError(f"{path}: not an image ({', '.join(IMAGE_SUFFIXES)}), a folder of "
+                         f"images or a video ({', '.join(VIDEO_SUFFIXES)})")
     for file in files:
-        try:
-            with Image.open(file) as image:
-                yield str(file), file.stem, np.asarray(image.convert("RGB"))
-        except OSError as err:
-            raise ValueError(f"{file}: cannot read the image ({err})") from None
+        yield str(file), file.stem, read_image(file, channels=3, dtype=np.uint8)
 
 
 def _open_video(path):
@@ -83,7 +91,10 @@ def video_info(path):
 
 
 def _video_frames(path, every, start):
+    import cv2
+
     capture = _open_video(path)
+    stated = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
     index = 0
     try:
         while True:
@@ -102,3 +113,7 @@ def _video_frames(path, every, start):
         capture.release()
     if index == 0:
         raise ValueError(f"{path}: no frame could be read")
+    if stated and index < stated - FRAME_COUNT_SLACK:
+        raise ValueError(f"{path}: decoded {index} of the {stated} frames its container "
+                         "states: the file is truncated or damaged (re-encode or re-copy "
+                         "it, e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)")

@@ -1,11 +1,11 @@
-"""Frames in from images, folders and videos (medkeras.media)."""
+"""Frames in from images, folders and videos (medkeras.io.video)."""
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from medkeras.media import iter_frames, video_info
+from medkeras.io.video import iter_frames, video_info
 
 
 def _video(path, n=7, size=(64, 48)):
@@ -37,9 +37,12 @@ def test_folders_images_and_clear_errors(tmp_path):
     assert [(n, im.shape) for _, n, im in iter_frames(tmp_path)] == [("a", (5, 7, 3)),
                                                                       ("b", (5, 7, 3))]
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="broken.jpg: cannot read"):
+    with pytest.raises(ValueError, match="broken.jpg: unreadable image"):
         list(iter_frames(tmp_path))
-    with pytest.raises(ValueError, match="not an image, a folder"):
+    with pytest.raises(ValueError, match="notes.txt: no such file"):
+        list(iter_frames(tmp_path / "notes.txt"))
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="notes.txt: not an image"):
         list(iter_frames(tmp_path / "notes.txt"))
     with pytest.raises(ValueError, match="no images"):
         (tmp_path / "empty").mkdir()

@@ -21,7 +21,7 @@ same way for every builder:
 >>> problems.raise_if_any()
 Traceback (most recent call last):
 ...
-medkeras.datasets.files.DatasetFolderError: /data/kvasir: 2 problems, nothing was prepared:
+medkeras.io.files.DatasetFolderError: /data/kvasir: 2 problems, nothing was prepared:
   - images/a.jpg: no mask masks/a.*
   - masks/b.jpg: no image images/b.*
 """
@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import pathlib
 from typing import NamedTuple
 
@@ -87,6 +88,48 @@ def is_ignored(path):
     return path.name.startswith(".") or path.name in IGNORED_NAMES
 
 
+def outside(folder, path):
+    """True when ``path`` (after following symbolic links) lies outside ``folder``."""
+    root = pathlib.Path(folder).resolve()
+    resolved = pathlib.Path(path).resolve()
+    return resolved != root and root not in resolved.parents
+
+
+def refuse_links_out_of(folder, paths, problems=None):
+    """A :class:`DatasetFolderError` (or problems added) for each of ``paths`` that is a
+    symbolic link leading out of ``folder``: data is read only from the folder given, so
+    that what was checked and recorded is what was used."""
+    own = problems is None
+    problems = Problems(folder) if own else problems
+    for path in paths:
+        if outside(folder, path):
+            problems.add(link_out_of(folder, path))
+    if own:
+        problems.raise_if_any()
+
+
+def file_identity(path, *, chunk=1 << 20):
+    """What identifies a file's content cheaply: its size and a SHA-256 of its first and
+    last ``chunk`` bytes (a different video written to the same path differs in both).
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.bin")
+    >>> _ = open(path, "wb").write(b"abc")
+    >>> file_identity(path)["bytes"]
+    3
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        digest.update(f.read(chunk))
+        size = os.fstat(f.fileno()).st_size
+        if size > chunk:
+            f.seek(max(chunk, size - chunk))
+            digest.update(f.read(chunk))
+    return {"bytes": int(size), "sha256_head_tail": digest.hexdigest()}
+
+
 def require_folder(path, what):
     """``path`` as a :class:`pathlib.Path` if it is a folder, else :class:`DatasetFolderError`."""
     path = pathlib.Path(path)
@@ -119,7 +162,9 @@ def image_files(folder, *, extensions=IMAGE_EXTENSIONS, problems=None):
     for path in sorted(pathlib.Path(folder).iterdir()):
         if is_ignored(path):
             continue
-        if path.is_dir():
+        if outside(folder, path):
+            problems.add(link_out_of(folder, path))
+        elif path.is_dir():
             problems.add(f"{path}: unexpected sub-folder (images must lie directly in {folder})")
         elif path.suffix.lower() not in extensions:
             problems.add(f"{path}: not an image (expected one of {', '.join(extensions)})")
@@ -264,6 +309,48 @@ def read_csv(path, *, required, optional=()):
                                      f"{', '.join(n for n in required if not values.get(n))}")
         result.append((line, values))
     return result
+
+
+def read_group_table(path, names, *, group_column="group", noun="case", complete=False,
+                     problems=None):
+    """``{name: group}`` from a table ``name,<group_column>`` (a patient per case).
+
+    Every row must name one of ``names`` (a file name is matched by its stem too), once: a
+    typo would leave a case in a group of its own and could split a patient across the
+    training and test splits.  ``complete``: every one of ``names`` must be listed.
+    ``noun`` names what a row lists ("case", "frame") in messages.  Problems go to
+    ``problems`` (default: raised at once, together).
+    """
+    own = problems is None
+    problems = Problems(path) if own else problems
+    groups = {}
+    for line, row in read_csv(path, required=("name", group_column)):
+        name = row["name"]
+        key = name if name in names else pathlib.PurePath(name).stem
+        if key not in names:
+            problems.add(f"{path}, line {line}: {name!r} is not a {noun} of "
+                         f"{pathlib.Path(path).parent}")
+        elif key in groups:
+            problems.add(f"{path}, line {line}: {name!r} is listed twice")
+        else:
+            groups[key] = row[group_column]
+    missing = [name for name in names if name not in groups]
+    if complete and missing:
+        problems.add(f"{path}: no {group_column} for {len(missing)} {noun}(s): "
+                     f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if own:
+        problems.raise_if_any()
+    return groups
+
+
+def link_out_of(folder, path):
+    """The problem of ``path`` if it is a symbolic link leading out of ``folder``, else
+    None: data is read only from the folder given, so that what was checked and recorded is
+    what was used."""
+    if not outside(folder, path):
+        return None
+    return (f"{path}: a symbolic link to {pathlib.Path(path).resolve()}, outside {folder}; "
+            "copy the file into the folder instead")
 
 
 def read_json(path):

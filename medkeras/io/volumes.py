@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Volume", "as_array_and_spacing", "check_spacing", "lps_affine", "read_mask",
-           "read_volume", "scanner_to_voxel", "voxel_to_scanner", "write_dicom_series",
+__all__ = ["Volume", "as_array_and_spacing", "check_nifti_geometry", "check_spacing",
+           "lps_affine", "read_mask", "read_volume", "scanner_to_voxel", "voxel_to_scanner", "write_dicom_series",
            "write_nifti", "write_nifti_atomic"]
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])          # RAS <-> LPS (its own inverse)
@@ -181,8 +181,16 @@ def _is_nifti(path):
 def _read_nifti(path):
     import nibabel as nib
 
-    image = nib.load(str(path))
-    proxy = image.dataobj
+    try:
+        with nib.openers.ImageOpener(str(path)) as f:    # the header as written (nibabel's
+            raw_header = nib.Nifti1Header.from_fileobj(f, check=False)     # load fixes it)
+        written_zooms = tuple(float(z) for z in raw_header["pixdim"][1:4])
+        image = nib.load(str(path))
+        proxy = image.dataobj
+        raw = np.asanyarray(proxy.get_unscaled())
+    except Exception as err:     # gzip/zlib errors, EOFError, nibabel's ImageFileError...
+        raise ValueError(f"{path}: unreadable NIfTI ({type(err).__name__}: {err}); the file "
+                         "is truncated or not a NIfTI volume") from None
     shape = image.shape
     if len(shape) > 3 and all(s == 1 for s in shape[3:]):
         shape = shape[:3]
@@ -194,7 +202,7 @@ def _read_nifti(path):
         slope = 1.0
     if not math.isfinite(inter):
         inter = 0.0
-    raw = np.asanyarray(proxy.get_unscaled()).reshape(shape, order="F")
+    raw = raw.reshape(shape, order="F")
     whole = raw.dtype.kind in "iu" and slope == 1.0 and inter.is_integer()
     if whole and raw.size:
         lo, hi = int(raw.min()), int(raw.max())
@@ -209,10 +217,39 @@ def _read_nifti(path):
         data *= np.float32(slope)
         data += np.float32(inter)
     zooms = image.header.get_zooms()[:3]
+    if not all(math.isfinite(z) and z > 0 for z in written_zooms):
+        raise ValueError(f"{path}: voxel size {written_zooms} mm (x, y, z; the header's pixdim) "
+                         "must be positive and finite; fix the header")
+    check_nifti_geometry(path, zooms, image.affine)
+    if data.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise ValueError(f"{path}: {bad} of {data.size} voxels are NaN or infinite; a CT "
+                             "must hold finite values (replace them, e.g. by -1024 HU for "
+                             "air, and save it again)")
     # the header holds float32: take the shortest decimal that gives it back (0.7, not
     # 0.699999988), which is what the writer meant
     spacing = tuple(float(str(np.float32(z))) for z in zooms[::-1])
     return Volume(data.transpose(2, 1, 0), spacing, image.affine)
+
+
+def check_nifti_geometry(path, zooms, affine, *, tolerance=1e-3):
+    """A ``ValueError`` naming ``path`` unless the voxel sizes (``zooms``, x y z) are
+    positive and finite and equal the lengths of the affine's columns (to ``tolerance``
+    relative): a header whose pixdim disagrees with its qform/sform is ambiguous."""
+    zooms = np.asarray(zooms, np.float64)
+    if zooms.shape != (3,) or not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
+        raise ValueError(f"{path}: voxel size {tuple(float(z) for z in zooms)} mm (x, y, z) "
+                         "must be positive and finite; fix the header's pixdim")
+    affine = np.asarray(affine, np.float64)
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise ValueError(f"{path}: the header's affine is not a finite 4×4 matrix")
+    lengths = np.linalg.norm(affine[:3, :3], axis=0)
+    if not np.allclose(lengths, zooms, rtol=tolerance, atol=0):
+        raise ValueError(f"{path}: voxel size {tuple(round(float(z), 6) for z in zooms)} mm "
+                         f"(pixdim) disagrees with the affine's "
+                         f"{tuple(round(float(v), 6) for v in lengths)} (qform/sform); fix "
+                         "the header so that both agree")
 
 
 def write_nifti(volume, path):
