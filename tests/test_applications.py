@@ -117,7 +117,8 @@ def test_cached_and_uncached_training_give_the_same_weights(name, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.slow   # the default run has it through the classify application's export → predict
+@pytest.mark.parametrize("name", NAMES)
 def test_keras_and_saved_model_round_trips(name, tmp_path):
     import medkeras
 

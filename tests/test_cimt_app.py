@@ -103,7 +103,8 @@ def test_cli_demo_evaluate_export_and_measure_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--per-class", "3",
                  "--test-per-class", "2", "--epochs", "1", "--batch", "8",
-                 "--stride", "6,24", "--range-test-steps", "10", "--bootstrap", "50"]) == 0
+                 "--stride", "6,24", "--scratch-learning-rate", "0.003",
+                 "--bootstrap", "50"]) == 0
     record = json.loads((out / "cimt.json").read_text())
     assert record["data"] == {"synthetic": "small"}
     assert record["settings"]["stride"] == [6, 24] and record["settings"]["per_class"] == 3

@@ -340,8 +340,10 @@ def test_frames_score_refuses_bad_videos(name, problem, videos, models, tmp_path
 @pytest.mark.parametrize("name, problem", [
     ("truncated.avi", "frames its container states"), ("text.mp4", "OpenCV cannot open")])
 def test_polyp_detect_refuses_bad_videos(name, problem, videos, models, tmp_path, capsys):
+    """Refused before any frame is scored: nothing is written."""
     refused(polyp, ["detect", videos / name, "--model", models["polyp"],
                     "--out", tmp_path / "d"], capsys, name, problem)
+    assert not [p for p in (tmp_path / "d").rglob("*") if p.is_file()]
 
 
 def test_frames_score_knows_another_video_at_the_same_path(models, tmp_path, capsys):

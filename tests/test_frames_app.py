@@ -147,7 +147,7 @@ def test_cli_demo_evaluate_export_and_score(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
                  "--batch", "8", "--train-patches", "48", "--train-crops", "4",
-                 "--test-crops", "2", "--range-test-steps", "10", "--bootstrap", "50"]) == 0
+                 "--test-crops", "2", "--scratch-learning-rate", "0.003", "--bootstrap", "50"]) == 0
     roc = pd.read_csv(out / "frames" / "roc.csv")
     assert roc.model.tolist() == ["baseline (handcrafted features)", "scratch | 1 | 0"]
     assert roc.AUC.between(0, 1).all()

@@ -131,10 +131,10 @@ def test_builder_refuses_a_ct_without_its_mask_and_a_mask_on_another_grid(tmp_pa
 
 def test_cli_demo_evaluate_export_and_detect(tmp_path, capsys):
     out = tmp_path / "demo"
-    # Small and quick: few patches and candidates, the shortest range test, 50 resamples.
+    # Small and quick: few patches and candidates, a given rate (no range test), 50 resamples.
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
                  "--batch", "16", "--train-patches", "96", "--max-candidates", "8",
-                 "--range-test-steps", "10", "--bootstrap", "50"]) == 0
+                 "--scratch-learning-rate", "0.003", "--bootstrap", "50"]) == 0
     assert sorted(p.name for p in (out / "data").glob("*_ct.nii.gz")) == [
         f"tubes{i:03d}_ct.nii.gz" for i in range(10)]              # --synthetic small
     froc = pd.read_csv(out / "pe" / "froc.csv")

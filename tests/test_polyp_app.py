@@ -150,7 +150,7 @@ def test_cli_demo_evaluate_export_and_detect_on_images_and_a_video(tmp_path, cap
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--schemes", "scratch", "--epochs", "1",
                  "--batch", "8", "--train-patches", "48", "--max-candidates", "2",
-                 "--range-test-steps", "10", "--bootstrap", "50"]) == 0
+                 "--scratch-learning-rate", "0.003", "--bootstrap", "50"]) == 0
     froc = pd.read_csv(out / "polyp" / "froc.csv")
     assert list(froc.model) == ["baseline (candidate score)", "scratch | 1 | 0"]
     assert froc["sensitivity at 1 FP per frame"].between(0, 1).all()

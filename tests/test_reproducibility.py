@@ -30,8 +30,8 @@ SWEEP = textwrap.dedent("""
     from medkeras.experiment.sweep import run_sweep
     config = sweep_config(pathlib.Path({tmp!r}), schemes=("scratch", "FT:only conv10"),
                           seeds=(3,))
-    config.train = TrainConfig(epochs=3, batch_size=4, tensorboard=False)  # several batches
-    run_sweep(tiny_task(), config, {out!r}, log=None)
+    config.train = TrainConfig(epochs=2, batch_size=4, tensorboard=False)  # several batches
+    run_sweep(tiny_task(count=16), config, {out!r}, log=None)
 """)
 
 

@@ -179,7 +179,7 @@ def data_source(app, *, folder=None, format=None, synthetic=None):
 
 
 def run_experiment(app, data, settings, config, out, *, auto_depth=False, extend=False,
-                   evaluate=True, n_bootstrap=1000, log=print):
+                   evaluate=True, n_bootstrap=1000, log=print, executor=None):
     """An application's whole experiment, resumable: what ``sweep``, ``train`` and ``demo``
     run.
 
@@ -190,10 +190,18 @@ def run_experiment(app, data, settings, config, out, *, auto_depth=False, extend
     tune ever deeper while validation improves
     (:func:`~medkeras.experiment.autodepth.choose_depth`); 5. write the patch-level report
     ``out/report.html``; 6. evaluate and write ``out/<name>/report.html``.
+
+    ``executor``: how the cells run (:func:`~medkeras.experiment.sweep.run_sweep`; ``None``
+    one after another here).  When cells failed (a Ray executor's, twice), the others are
+    reported and evaluated, then :class:`~medkeras.experiment.distributed.CellsFailedError`
+    is raised.
     """
     from medkeras.experiment.report import write_report
     from medkeras.experiment.runner import record_or_check
 
+    if auto_depth and executor is not None:
+        raise ValueError("automatic depth (--schemes auto) tunes one depth after another in "
+                         "this process; use it without --executor ray")
     os.makedirs(out, exist_ok=True)
     record_or_check(os.path.join(out, app.record_name),
                     {"data": data, "settings": settings.to_json()},
@@ -206,6 +214,7 @@ def run_experiment(app, data, settings, config, out, *, auto_depth=False, extend
         log(summary)
     task = app.make_task(train, test, settings)
     del train
+    failed = []
     if auto_depth:
         from medkeras.experiment.autodepth import choose_depth
 
@@ -216,9 +225,10 @@ def run_experiment(app, data, settings, config, out, *, auto_depth=False, extend
         if log:
             log(f"automatic depth: {choice['chosen']} ({choice['reason']})")
     else:
-        from medkeras.experiment.sweep import run_sweep
+        from medkeras.experiment.sweep import failed_cells, run_sweep
 
-        run_sweep(task, config, out, log=log, extend=extend)
+        failed = failed_cells(run_sweep(task, config, out, log=log, extend=extend,
+                                        executor=executor))
     del task
     try:
         path = write_report(out, n_bootstrap=n_bootstrap)
@@ -227,9 +237,14 @@ def run_experiment(app, data, settings, config, out, *, auto_depth=False, extend
     except ValueError as err:        # e.g. test patches of one class in a tiny demo
         if log:
             log(f"patch-level report skipped: {err}")
+    path = None
     if evaluate:
-        return evaluate_experiment(app, out, test=test, n_bootstrap=n_bootstrap, log=log)
-    return None
+        path = evaluate_experiment(app, out, test=test, n_bootstrap=n_bootstrap, log=log)
+    if failed:
+        from medkeras.experiment.distributed import CellsFailedError
+
+        raise CellsFailedError(failed)
+    return path
 
 
 def evaluate_experiment(app, directory, *, test=None, overrides=None, n_bootstrap=1000,

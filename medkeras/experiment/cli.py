@@ -24,6 +24,8 @@ BACKBONE_NAMES = ("squeezenet", "alexnet")
 DEMO_SCHEMES = ("scratch", "FT:only conv10", "FT:conv1-conv10")
 #: Exit status of a user mistake (argparse's for a bad command line).
 USER_ERROR = 2
+#: Exit status of a sweep whose cells partly failed (the others finished).
+CELLS_FAILED = 1
 #: The epoch cap when only ``--iterations`` is given: the iteration cap decides.
 NO_EPOCH_CAP = 100_000
 
@@ -194,6 +196,46 @@ def _grid_options(parser, app, *, schemes):
                              "checkpoint, up to a larger --epochs")
 
 
+def _executor_options(parser):
+    parser.add_argument("--executor", choices=("serial", "ray"), default="serial",
+                        help="serial: the cells one after another in this process; ray: "
+                             "each cell a Ray task, as many at once as the machine or the "
+                             "cluster holds (pip install medkeras[ray]; same cells, seeds "
+                             "and resume) (default serial)")
+    parser.add_argument("--address", default=None,
+                        help="with --executor ray: the Ray cluster to join (auto, "
+                             "host:6379, ray://host:10001); --out must then be on a "
+                             "filesystem every node shares (default: a local Ray for this "
+                             "machine)")
+    parser.add_argument("--cpus-per-cell", type=float, default=None,
+                        help="with --executor ray: CPUs each cell declares, and its "
+                             "TensorFlow threads (default 1)")
+    parser.add_argument("--gpus-per-cell", type=float, default=None,
+                        help="with --executor ray: GPUs each cell declares; more than one "
+                             "trains the cell on them all (MirroredStrategy) (default 0)")
+
+
+def _executor(args):
+    """The executor of a sweep's cells from its flags: ``None`` (serial) or a
+    :class:`~medkeras.experiment.distributed.RayExecutor`; a missing Ray is reported here,
+    before any data is loaded."""
+    ray_flags = {"--address": getattr(args, "address", None),
+                 "--cpus-per-cell": getattr(args, "cpus_per_cell", None),
+                 "--gpus-per-cell": getattr(args, "gpus_per_cell", None)}
+    if getattr(args, "executor", "serial") == "serial":
+        given = [flag for flag, value in ray_flags.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to --executor ray; Received: "
+                             "--executor serial")
+        return None
+    from medkeras.experiment.distributed import RayExecutor, import_ray
+
+    import_ray()
+    return RayExecutor(address=args.address,
+                       cpus_per_cell=1 if args.cpus_per_cell is None else args.cpus_per_cell,
+                       gpus_per_cell=0 if args.gpus_per_cell is None else args.gpus_per_cell)
+
+
 def _grid(args):
     """(schemes, fractions, seeds) of a sweep: its flags, else its protocol's, else all
     schemes, fraction 1, seed 0."""
@@ -220,6 +262,7 @@ def _run_experiment(app, args, *, schemes, fractions, seeds, extend=False):
                              "would be read as data; choose an output folder outside it")
     settings = app.make_settings(**{o.field: getattr(args, o.field) for o in app.options},
                                  seed=args.split_seed)
+    executor = _executor(args)
     auto = schemes == "auto"
     config = SweepConfig(backbone=args.backbone, schemes=None if auto else schemes,
                          fractions=fractions, seeds=seeds, weights=args.weights,
@@ -232,7 +275,8 @@ def _run_experiment(app, args, *, schemes, fractions, seeds, extend=False):
                                            learning_rate=args.learning_rate,
                                            max_iterations=args.iterations))
     run_experiment(app, data, settings, config, args.out, auto_depth=auto, extend=extend,
-                   evaluate=not args.no_evaluate, n_bootstrap=args.bootstrap)
+                   evaluate=not args.no_evaluate, n_bootstrap=args.bootstrap,
+                   executor=executor)
 
 
 def _epoch_cap(args):
@@ -357,6 +401,7 @@ def build_parser(app, *, description=None):
     sweep = _experiment_parser(commands, app, "sweep", "every scheme × fraction × seed, then "
                                                        "the evaluation")
     _grid_options(sweep, app, schemes=None)
+    _executor_options(sweep)
     sweep.set_defaults(run=lambda a: _sweep(app, a))
 
     train = _experiment_parser(commands, app, "train", "train one cell (into a new or an "
@@ -371,6 +416,7 @@ def build_parser(app, *, description=None):
                                                        "block, compared on one page (Kandel & "
                                                        "Castelli 2020)")
     _grid_options(study, app, schemes=("every fine-tuning depth of each backbone",))
+    _executor_options(study)
     study.add_argument("--backbones", type=comma_strings, required=True,
                        help="comma-separated, e.g. " + ",".join(app.backbones[:3]))
     study.add_argument("--scratch", action="store_true",
@@ -426,8 +472,11 @@ def run_command(args):
     says ``file`` where the output is one file).  Caught: our own errors (unavailable weights, a bad dataset folder or caffemodel; all
     ``ValueError``s), any ``OSError`` (missing, unreadable or unwritable files and folders,
     a bad gzip), ``EOFError`` (a truncated compressed file) and decoding errors
-    (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are ``ValueError``s).
+    (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are ``ValueError``s).  Cells of a
+    sweep that failed (``--executor ray``, after a retry) → ``error: …`` and exit status 1,
+    once the others are finished and evaluated.
     """
+    from medkeras.experiment.distributed import CellsFailedError
     from medkeras.io.outputs import check_output
 
     try:
@@ -444,6 +493,9 @@ def run_command(args):
 
         tqdm.write(f"error: {message or type(err).__name__}", file=sys.stderr)
         return USER_ERROR
+    except CellsFailedError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return CELLS_FAILED
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

@@ -220,6 +220,37 @@ def environment():
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
+def cell_devices():
+    """The devices one cell trains on together: its GPUs when it has more than one (a
+    workstation's, or those Ray gave the cell), else the logical CPU devices when the CPU
+    was split into several (``tf.config.set_logical_device_configuration``; how the
+    mirrored path is tested without GPUs), else none: the default single device."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return [device.name for device in gpus]
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        return [device.name for device in cpus]
+    return []
+
+
+def distribution_scope():
+    """``tf.distribute.MirroredStrategy(devices).scope()`` over :func:`cell_devices` when
+    there are several (each batch split between them, gradients summed: one model, data
+    parallel), else a scope that changes nothing.  The model must be built, compiled and
+    trained inside it."""
+    import contextlib
+
+    import tensorflow as tf
+
+    devices = cell_devices()
+    if not devices:
+        return contextlib.nullcontext()
+    return tf.distribute.MirroredStrategy(devices).scope()
+
+
 def record_or_check(path, record, *, mismatch):
     """Write ``record`` as JSON at ``path`` the first time; on later runs, raise
     ``ValueError(mismatch)`` unless the file holds the same record (as read back: tuples
@@ -262,7 +293,8 @@ class _EpochBookkeeping(keras.callbacks.Callback):
         else:
             auc = validation_auc(scores, self.y_val, self.config.positive_classes)
         logs["val_auc"] = auc
-        state["history"].append({"epoch": epoch, "iterations": int(self.model.optimizer.iterations),
+        iterations = keras.ops.convert_to_numpy(self.model.optimizer.iterations)  # mirrored too
+        state["history"].append({"epoch": epoch, "iterations": int(iterations),
                                  "loss": float(logs.get("loss", math.nan)), "val_auc": auc})
         if auc > state["best_val_auc"]:
             state.update(best_val_auc=auc, best_epoch=epoch, wait=0)

@@ -19,8 +19,9 @@ from medkeras.evaluation import delong_auc_interval
 from medkeras.models import ALL_BACKBONES
 from medkeras.atomic import write_json_atomic
 from medkeras.experiment.results import cell_name, parse_label, scratch_label
-from medkeras.experiment.runner import (TrainConfig, environment, load_best_val_scores,
-                                        positive_scores, record_or_check, train_scheme)
+from medkeras.experiment.runner import (TrainConfig, distribution_scope, environment,
+                                        load_best_val_scores, positive_scores,
+                                        record_or_check, train_scheme)
 
 
 
@@ -277,13 +278,31 @@ def run_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose=0, exten
     a smaller cap than ``config.train`` now gives: then it goes on from its last
     checkpoint to the new cap.
     """
+    record = finished_cell(cell_dir, config, extend=extend)
+    if record is not None:
+        return record
+    with distribution_scope():       # several GPUs given to this cell: mirrored over them
+        return _train_and_test_cell(task, config, scheme, fraction, seed, cell_dir,
+                                    verbose=verbose, extend=extend)
+
+
+def finished_cell(cell_dir, config, *, extend=False):
+    """The record (``cell.json``) of a finished cell, or ``None`` when it still has to run
+    (no record yet, or ``extend`` and it stopped at a smaller cap than ``config``'s).
+    Every executor decides with this which cells a re-run trains."""
     cell_path = os.path.join(cell_dir, "cell.json")
-    if os.path.exists(cell_path):
-        with open(cell_path) as f:
-            record = json.load(f)
-        if not (extend and record.get("status") == "not converged"
-                and record.get("epochs_run", 0) < config.train.epoch_cap(record["n_train"])):
-            return record
+    if not os.path.exists(cell_path):
+        return None
+    with open(cell_path) as f:
+        record = json.load(f)
+    if extend and record.get("status") == "not converged" and \
+            record.get("epochs_run", 0) < config.train.epoch_cap(record["n_train"]):
+        return None
+    return record
+
+
+def _train_and_test_cell(task, config, scheme, fraction, seed, cell_dir, *, verbose, extend):
+    cell_path = os.path.join(cell_dir, "cell.json")
     train_idx, val_idx = split_cell(task.groups, fraction, seed,
                                     strata=task.y if task.stratify else None)
     train_idx = np.sort(train_idx[balanced_indices(task.y[train_idx], seed=seed)])
@@ -408,49 +427,91 @@ def cell_learning_rate(config, model, scheme, x, y, cell_dir, *, seed):
                              "never fell")
 
 
-def run_sweep(task, config, out_dir, *, verbose=0, log=print, extend=False):
+def run_sweep(task, config, out_dir, *, verbose=0, log=print, extend=False, executor=None):
     """Run every missing cell of the sweep; returns the results table (also ``results.csv``).
 
     ``extend``: also continue the cells that did not converge, from their last checkpoint,
     up to the (larger) epoch cap of ``config``.
 
+    ``executor`` runs the cells: ``None`` (a :class:`SerialExecutor`: one after another in
+    this process) or a :class:`medkeras.experiment.distributed.RayExecutor` (cells as Ray
+    tasks, several at once, on this machine or a cluster).  Both run each cell with
+    :func:`sweep_cell`, so they give the same cells with the same seeds; a cell the Ray
+    executor could not finish is a row with ``status`` ``failed`` and its ``error``
+    (:func:`failed_cells` lists them; a re-run retries them).
+
     Fine-tuning cells whose starting weights are unavailable are reported as skipped (and
     retried by the next run); the others run.
     """
-    import keras
-    import medkeras
-    from tqdm.auto import tqdm
-
     os.makedirs(out_dir, exist_ok=True)
     check_sweep_config(out_dir, config, task, extend=extend)
     write_json_atomic(os.path.join(out_dir, "environment.json"), environment())
     schemes = schemes_of(config, task)
     cells = [(scheme, fraction, seed) for fraction in config.fractions for seed in config.seeds
              for scheme in schemes]
-    rows, unavailable = [], None
-    progress = tqdm(cells, desc=f"sweep {task.name}", unit="cell", disable=not log)
-    for scheme, fraction, seed in progress:
-        progress.set_postfix_str(f"{scheme}, {fraction:g} of the data, seed {seed}")
-        cell_dir = os.path.join(out_dir, "cells", cell_name(scheme, fraction, seed))
-        if not scheme.startswith("scratch") and unavailable is not None:
-            rows.append(_skipped(scheme, fraction, seed, unavailable))
-            continue
-        try:
-            rows.append(run_cell(task, config, scheme, fraction, seed, cell_dir, verbose=verbose,
-                                 extend=extend))
-            if log:
-                progress.write(cell_summary(rows[-1]))
-        except medkeras.WeightsUnavailableError as err:
-            unavailable = str(err)
-            if log:
-                log(f"fine-tuning cells skipped: {err}")
-            rows.append(_skipped(scheme, fraction, seed, unavailable))
-        keras.backend.clear_session()
+    executor = SerialExecutor() if executor is None else executor
+    rows = executor.run_cells(task, config, cells, out_dir, verbose=verbose, log=log,
+                              extend=extend)
     table = pd.DataFrame(rows)
     partial = os.path.join(out_dir, "results.partial.csv")
     table.to_csv(partial, index=False)
     os.replace(partial, os.path.join(out_dir, "results.csv"))
     return table
+
+
+def sweep_cell(task, config, cell, out_dir, *, verbose=0, extend=False):
+    """Run one cell ``(scheme, fraction, seed)`` of the sweep in ``out_dir``, as every
+    executor does; returns its record (``cell.json``), or a :func:`skipped_cell` row when
+    the starting weights of fine-tuning are unavailable.  The cell seeds itself from its
+    own seed (:func:`~medkeras.experiment.runner.train_scheme`), so where and after what
+    it runs does not change its numbers."""
+    import keras
+    import medkeras
+
+    scheme, fraction, seed = cell
+    cell_dir = os.path.join(out_dir, "cells", cell_name(scheme, fraction, seed))
+    try:
+        return run_cell(task, config, scheme, fraction, seed, cell_dir, verbose=verbose,
+                        extend=extend)
+    except medkeras.WeightsUnavailableError as err:
+        return skipped_cell(cell, str(err))
+    finally:
+        keras.backend.clear_session()
+
+
+class SerialExecutor:
+    """The cells one after another in this process (the default executor)."""
+
+    def run_cells(self, task, config, cells, out_dir, *, verbose=0, log=print, extend=False):
+        """Every cell's row, in the order of ``cells``.  Once fine-tuning weights turn out
+        unavailable, the remaining fine-tuning cells are skipped without trying."""
+        from tqdm.auto import tqdm
+
+        rows, unavailable = [], None
+        progress = tqdm(cells, desc=f"sweep {task.name}", unit="cell", disable=not log)
+        for scheme, fraction, seed in progress:
+            progress.set_postfix_str(f"{scheme}, {fraction:g} of the data, seed {seed}")
+            if not scheme.startswith("scratch") and unavailable is not None:
+                rows.append(skipped_cell((scheme, fraction, seed), unavailable))
+                continue
+            rows.append(sweep_cell(task, config, (scheme, fraction, seed), out_dir,
+                                   verbose=verbose, extend=extend))
+            if is_skipped(rows[-1]):
+                unavailable = rows[-1]["note"][len(SKIPPED):]
+                if log:
+                    log(f"fine-tuning cells skipped: {unavailable}")
+            elif log:
+                progress.write(cell_summary(rows[-1]))
+        return rows
+
+
+def failed_cells(table):
+    """The rows of a results table whose cell failed (a Ray executor's cell that failed
+    twice), as ``(scheme, fraction, seed, error)``."""
+    if "status" not in table:
+        return []
+    failed = table[table["status"] == "failed"]
+    return [(row.scheme, row.fraction, row.seed, row.error) for row in failed.itertuples()]
 
 
 def cell_summary(record):
@@ -460,7 +521,11 @@ def cell_summary(record):
     ...               "val_auc": 0.78, "test_auc": 0.8, "epochs_run": 16, "epochs_cap": 16,
     ...               "seconds": 1800, "learning_rate": 0.003})
     'scratch | 1 | 0: not converged, val AUC 0.780, test AUC 0.800, 16/16 epochs, rate 0.003, 30.0 min'
+    >>> cell_summary(failed_cell(("scratch", 1.0, 0), "OSError: disk full"))
+    'scratch | 1 | 0: failed: OSError: disk full'
     """
+    if record.get("status") == "failed" or is_skipped(record):
+        return f"{record['scheme']} | {record['fraction']:g} | {record['seed']}: {record['note']}"
     return (f"{record['scheme']} | {record['fraction']:g} | {record['seed']}: "
             f"{record.get('status', '?')}, val AUC {record.get('val_auc', float('nan')):.3f}, "
             f"test AUC {record.get('test_auc', float('nan')):.3f}, "
@@ -469,9 +534,29 @@ def cell_summary(record):
             f"{record.get('seconds', float('nan')) / 60:.1f} min")
 
 
-def _skipped(scheme, fraction, seed, reason):
+#: How the note of a skipped cell begins.
+SKIPPED = "skipped: "
+
+
+def skipped_cell(cell, reason):
+    """The row of a cell ``(scheme, fraction, seed)`` not run, and why (nothing on disk)."""
+    scheme, fraction, seed = cell
     return {"scheme": scheme, "fraction": fraction, "seed": seed, "val_auc": float("nan"),
-            "test_auc": float("nan"), "note": f"skipped: {reason}"}
+            "test_auc": float("nan"), "note": SKIPPED + reason}
+
+
+def is_skipped(row):
+    """Whether a row is a :func:`skipped_cell`'s."""
+    return str(row.get("note", "")).startswith(SKIPPED)
+
+
+def failed_cell(cell, error):
+    """The row of a cell ``(scheme, fraction, seed)`` that failed with ``error`` (one line);
+    nothing of it is on disk but its checkpoints, so a re-run resumes it."""
+    scheme, fraction, seed = cell
+    return {"scheme": scheme, "fraction": fraction, "seed": seed, "status": "failed",
+            "val_auc": float("nan"), "test_auc": float("nan"), "error": error,
+            "note": f"failed: {error}"}
 
 
 def load_cell_model(sweep_dir, cell):

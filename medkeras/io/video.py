@@ -5,7 +5,8 @@ score).  Images go through :func:`medkeras.io.images.read_image` (16-bit scaled,
 and oversized headers refused).  Videos are decoded with OpenCV frame by frame, so memory
 does not grow with the video's length; when a video has been read to its end, the frames
 decoded are compared with the count its container states, and a shortfall (a truncated
-or damaged file) is an error rather than a silently shorter result.  A video is identified
+or damaged file) is an error rather than a silently shorter result; a first pass that
+grabs every frame without keeping it finds most such files before any work is done.  A video is identified
 by its content (:func:`medkeras.io.files.file_identity`), not by its path.
 
 >>> import numpy as np, tempfile, pathlib
@@ -90,9 +91,37 @@ def video_info(path):
     return max(count, 0), fps if np.isfinite(fps) and fps > 0 else 0.0
 
 
-def _video_frames(path, every, start):
+def _count_grabbable(path):
+    """``(frames grabbed, frame count the container states)``: one pass without keeping
+    any frame, so that a truncated video is refused before any work is done on it."""
     import cv2
 
+    capture = _open_video(path)
+    try:
+        stated = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        grabbed = 0
+        while capture.grab():
+            grabbed += 1
+    finally:
+        capture.release()
+    return grabbed, stated
+
+
+def _refuse_short(path, decoded, stated):
+    if decoded == 0:
+        raise ValueError(f"{path}: no frame could be read")
+    if stated and decoded < stated - FRAME_COUNT_SLACK:
+        raise ValueError(f"{path}: decoded {decoded} of the {stated} frames its container "
+                         "states: the file is truncated or damaged (re-encode or re-copy "
+                         "it, e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)")
+
+
+def _video_frames(path, every, start):
+    """Checked twice: a grabbing pass before the first frame (fast: nothing is kept) and
+    the decoded count at the end (a frame may grab but fail to decode)."""
+    import cv2
+
+    _refuse_short(path, *_count_grabbable(path))
     capture = _open_video(path)
     stated = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
     index = 0
@@ -111,9 +140,4 @@ def _video_frames(path, every, start):
             index += 1
     finally:
         capture.release()
-    if index == 0:
-        raise ValueError(f"{path}: no frame could be read")
-    if stated and index < stated - FRAME_COUNT_SLACK:
-        raise ValueError(f"{path}: decoded {index} of the {stated} frames its container "
-                         "states: the file is truncated or damaged (re-encode or re-copy "
-                         "it, e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)")
+    _refuse_short(path, index, stated)
