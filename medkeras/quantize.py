@@ -16,6 +16,9 @@ inference commands use (``predict_on_batch``, ``predict``, ``preprocess``, shape
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 
 __all__ = ["QuantizedModel", "quantize_int8"]
@@ -54,7 +57,9 @@ def quantize_int8(model, calibration, path, *, batches=None):
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                            tf.lite.OpsSet.TFLITE_BUILTINS]
-    write_bytes_atomic(path, converter.convert())
+    with contextlib.redirect_stdout(io.StringIO()):   # Keras' export lists every variable
+        converted = converter.convert()
+    write_bytes_atomic(path, converted)
     return path
 
 
