@@ -17,7 +17,6 @@ import os
 import pathlib
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -77,6 +76,8 @@ def main():
     args = parser.parse_args()
     import pandas as pd
 
+    from timing import interleaved_seconds
+
     from apps.polyp.detect import detect
     from apps.polyp.experiment import augmented_boxes
     from apps.polyp.settings import PolypSettings
@@ -110,12 +111,7 @@ def main():
     variants = {"network alone (float32, patches in memory)": network_alone,
                 "detect, float32 export": run_detect("float32"),
                 "detect, int8 export": run_detect("int8")}
-    seconds = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
+    seconds = interleaved_seconds(variants, args.rounds)
     print(f"polyp detect on {args.frames} {source} frames: {candidates} candidates, "
           f"{per_candidate} patches each ({patches} patches), {os.cpu_count()} CPUs, "
           f"median of {args.rounds} interleaved rounds")

@@ -11,8 +11,8 @@ interleaved over rounds and the median is printed, as a ratio to the first (floa
 """
 
 import argparse
+import functools
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,6 +25,7 @@ from medkeras.data import patch_dataset
 from medkeras.precision import cpu_has_native_bfloat16
 
 from bench_pipeline import synthetic_frames      # the same synthetic frames and boxes
+from timing import interleaved_seconds
 
 
 def main():
@@ -55,12 +56,11 @@ def main():
                       "sparse_categorical_crossentropy", jit_compile=xla)
         model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)        # build and warm up
         prepared.append((f"{policy}{' + XLA' if xla else ''}", model))
-    rates = {name: [] for name, _ in prepared}
-    for _ in range(args.rounds):
-        for name, model in prepared:
-            start = time.perf_counter()
-            model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
-            rates[name].append(args.batch * args.steps / (time.perf_counter() - start))
+    seconds = interleaved_seconds(
+        {name: functools.partial(model.fit, dataset, steps_per_epoch=args.steps, epochs=1,
+                                 verbose=0) for name, model in prepared}, args.rounds)
+    rates = {name: [args.batch * args.steps / s for s in values]
+             for name, values in seconds.items()}
     base = np.median(rates[prepared[0][0]])
     print(f"{'variant':28s} {'train img/s':>12s} {'ratio':>6s}")
     for name, _ in prepared:

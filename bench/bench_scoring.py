@@ -12,7 +12,6 @@ median patches/s is printed with its ratio to the network alone.
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -20,6 +19,7 @@ import numpy as np
 
 import medkeras
 from medkeras.data import LazyPatches, crop_patches, predict_in_chunks
+from timing import interleaved_seconds
 
 
 def main():
@@ -55,12 +55,8 @@ def main():
     }
     for run in variants.values():                                       # warm up
         run()
-    rates = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            rates[name].append(args.patches / (time.perf_counter() - start))
+    rates = {name: [args.patches / s for s in seconds]
+             for name, seconds in interleaved_seconds(variants, args.rounds).items()}
     print(f"{args.model}, {args.patches} patches, chunks of {args.chunk}, {os.cpu_count()} CPUs, "
           f"median of {args.rounds} interleaved rounds")
     base = np.median(rates["network alone (patches in memory)"])

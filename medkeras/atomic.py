@@ -7,17 +7,13 @@ half of one, so every result medkeras writes can be trusted when it exists.
 import json
 import os
 
-__all__ = ["save_figure_atomic", "write_bytes_atomic", "write_csv_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = ["save_figure_atomic", "write_bytes_atomic", "write_csv_atomic", "write_json_atomic",
+           "write_text_atomic"]
 
 
 def write_text_atomic(path, text):
     """Write ``text`` (UTF-8) to ``path``; its folder is created."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(partial, path)
-    return path
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_bytes_atomic(path, data):

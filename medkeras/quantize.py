@@ -24,7 +24,7 @@ import numpy as np
 __all__ = ["QuantizedModel", "quantize_int8"]
 
 
-def quantize_int8(model, calibration, path, *, batches=None):
+def quantize_int8(model, calibration, path):
     """Write ``model`` as a full-integer-quantized TFLite file calibrated on ``calibration``.
 
     Parameters
@@ -35,8 +35,6 @@ def quantize_int8(model, calibration, path, *, batches=None):
         hundred suffice.
     path : path-like
         The ``.tflite`` file, written atomically.
-    batches : int, optional
-        How many of the calibration inputs to use (default all).
     """
     import tensorflow as tf
 
@@ -46,10 +44,9 @@ def quantize_int8(model, calibration, path, *, batches=None):
     if calibration.ndim != 4 or len(calibration) == 0:
         raise ValueError(f"calibration must be a non-empty (n, H, W, C) array; Received: "
                          f"shape {calibration.shape}")
-    used = calibration[:batches] if batches else calibration
 
     def representative():
-        for sample in used:
+        for sample in calibration:
             yield [sample[None]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(_body(model))

@@ -25,6 +25,7 @@ import pytest
 
 from medkeras.experiment.distributed import worker_environment
 from tests.test_application_contract import ToyApplication
+from tests.sweep_outputs import assert_identical, cell_results
 from tests.test_experiment_sweep import pretrained_file, tiny_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,23 +52,6 @@ SERIAL = textwrap.dedent("""
 """)
 
 
-def results(out):
-    """Every cell's test scores and best trainable weights."""
-    found = {}
-    for cell in sorted((out / "cells").iterdir()):
-        for name in ("test_scores.npz", "run/best.npz"):
-            with np.load(cell / name) as saved:
-                for key in saved.files:
-                    found[f"{cell.name}/{name}/{key}"] = saved[key]
-    return found
-
-
-def assert_identical(a, b):
-    assert a.keys() == b.keys()
-    different = [key for key in a if not np.array_equal(a[key], b[key])]
-    assert not different, f"differ: {different[:5]}"
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     return pretrained_file(tmp_path_factory.mktemp("weights"))
@@ -84,7 +68,7 @@ def serial(tmp_path_factory, weights):
                           env=env, capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     print(f"serial sweep: {time.perf_counter() - started:.1f} s")
-    found = results(out)
+    found = cell_results(out)
     assert len(found) > 4 * 6      # 4 cells: scores, labels, groups, … and trained weights
     return found
 
@@ -116,13 +100,13 @@ def test_a_ray_sweep_equals_the_serial_sweep_and_resumes(local_ray, serial, weig
     assert [(r.scheme, r.seed) for r in table.itertuples()] == \
         [(scheme, seed) for seed in SEEDS for scheme in SCHEMES]       # the serial order
     assert set(table["status"]) <= {"converged", "not converged"}
-    assert_identical(serial, results(out))
+    assert_identical(serial, cell_results(out))
     assert "4/4 cells done, 0 running, 0 failed" in (out / "sweep.log").read_text()
     # Resumed: a re-run submits only the cell whose record is gone; the table is the same.
     (out / "cells" / "ft-only-conv10__f1__s1" / "cell.json").unlink()
     again = ray_sweep(out, weights)
     assert again.drop(columns="seconds").equals(table.drop(columns="seconds"))
-    assert_identical(serial, results(out))
+    assert_identical(serial, cell_results(out))
 
 
 def busy_cell_workers():
@@ -160,7 +144,7 @@ def test_a_worker_killed_during_a_cell_loses_nothing(local_ray, serial, weights,
     assert killed, "no worker was killed"
     assert "failed" not in set(table["status"])
     assert len(list(out.glob("cells/*/cell.json"))) == 4
-    assert_identical(serial, results(out))
+    assert_identical(serial, cell_results(out))
 
 
 def toy(*argv):

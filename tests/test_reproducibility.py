@@ -12,8 +12,9 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
+
+from tests.sweep_outputs import assert_identical, cell_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,23 +48,6 @@ def _run(tmp_path, out, history):
     assert process.returncode == 0, err.decode()[-3000:]
 
 
-def _results(out):
-    """Every cell's test scores, validation scores and best trainable weights."""
-    found = {}
-    for cell in sorted((out / "cells").iterdir()):
-        for name in ("test_scores.npz", "run/best.npz"):
-            with np.load(cell / name) as saved:
-                for key in saved.files:
-                    found[f"{cell.name}/{name}/{key}"] = saved[key]
-    return found
-
-
-def _assert_identical(a, b):
-    assert a.keys() == b.keys()
-    different = [key for key in a if not np.array_equal(a[key], b[key])]
-    assert not different, f"differ: {different[:5]}"
-
-
 def _kill_when(process, ready, deadline_s=300):
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline and process.poll() is None:
@@ -80,7 +64,7 @@ def reference(tmp_path_factory):
     """The uninterrupted sweep's numbers, from a fresh process."""
     tmp_path = tmp_path_factory.mktemp("reference")
     _run(tmp_path, tmp_path / "sweep", history=1)
-    found = _results(tmp_path / "sweep")
+    found = cell_results(tmp_path / "sweep")
     assert len(found) > 8  # two cells: test scores, labels, groups and trained weights
     return tmp_path, found
 
@@ -88,7 +72,7 @@ def reference(tmp_path_factory):
 def test_two_fresh_processes_with_one_seed_give_identical_weights_and_scores(reference):
     tmp_path, expected = reference
     _run(tmp_path, tmp_path / "again", history=2)   # another process, another history
-    _assert_identical(expected, _results(tmp_path / "again"))
+    assert_identical(expected, cell_results(tmp_path / "again"))
 
 
 def _epochs_done(out, n):
@@ -118,4 +102,4 @@ def test_a_sweep_killed_and_resumed_equals_the_uninterrupted_one(reference, wher
     _kill_when(_start(tmp_path, out, history=10), ready(out))
     assert len(list(out.glob("cells/*/cell.json"))) < 2
     _run(tmp_path, out, history=20)                  # resume in a fresh process
-    _assert_identical(expected, _results(out))
+    assert_identical(expected, cell_results(out))

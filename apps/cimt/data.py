@@ -262,7 +262,7 @@ def read_grey_png(path):
     a ``ValueError`` naming the file otherwise (unreadable, truncated, colour)."""
     from PIL import Image
 
-    from medkeras.io.images import read_image
+    from medkeras.io.images import WIDE_GREY_MODES, read_image
 
     try:
         with Image.open(path) as image:
@@ -275,7 +275,7 @@ def read_grey_png(path):
             raise ValueError(f"{path}: expected a grey image, got colour (mode {mode!r} with "
                              "differing colour channels)")
         return np.ascontiguousarray(pixels[..., 0])
-    if mode is not None and mode not in ("L", "F", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+    if mode is not None and mode not in ("L", "F", *WIDE_GREY_MODES):  # F: read_image refuses
         raise ValueError(f"{path}: expected an 8- or 16-bit grey image, got mode {mode!r}")
     return read_image(path, channels=1, dtype=np.uint8)[..., 0]
 

@@ -467,35 +467,16 @@ def predict_in_chunks(model, patches, *, batch_size=64, chunk=2048, prefetch=1):
     """``model.predict`` over an array or :class:`LazyPatches`, ``chunk`` patches at a time.
 
     Cutting and predicting overlap: while the network scores one chunk, a worker thread
-    cuts the next ``prefetch`` (NumPy and TensorFlow release the interpreter lock), so the
-    scoring runs at the network's rate when cutting is cheaper than the network.  Memory
+    cuts the next ``prefetch`` (:func:`medkeras.data.prefetch.prefetched`; NumPy and
+    TensorFlow release the interpreter lock), so the scoring runs at the network's rate
+    when cutting is cheaper than the network.  Memory
     stays bounded: at most ``prefetch + 1`` chunks of patches exist at once, for any test
     size.  The scores are exactly the serial ones (``prefetch=0``): same chunks, same
     batches, same order.
     """
-    import itertools
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+    from medkeras.data.prefetch import prefetched
 
-    starts = iter(range(0, len(patches), chunk))
-    outputs = []
-
-    def cut(start):
-        return np.asarray(patches[start:start + chunk])
-
-    def score(batch):
-        outputs.append(model.predict(batch, batch_size=batch_size, verbose=0))
-
-    if prefetch < 1:
-        for start in starts:
-            score(cut(start))
-    else:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cut-patches") as pool:
-            pending = deque(pool.submit(cut, s) for s in itertools.islice(starts, prefetch))
-            while pending:
-                batch = pending.popleft().result()
-                following = next(starts, None)
-                if following is not None:
-                    pending.append(pool.submit(cut, following))
-                score(batch)
+    cut = (np.asarray(patches[start:start + chunk]) for start in range(0, len(patches), chunk))
+    outputs = [model.predict(batch, batch_size=batch_size, verbose=0)
+               for batch in prefetched(cut, depth=prefetch)]
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]))

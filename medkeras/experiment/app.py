@@ -27,7 +27,7 @@ import dataclasses
 import os
 
 __all__ = ["Application", "Evaluation", "Option", "Table", "evaluate_experiment",
-           "read_record", "run_experiment", "write_evaluation"]
+           "read_record", "recorded_settings", "run_experiment", "write_evaluation"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +157,17 @@ def read_record(directory, name):
     return record
 
 
+def recorded_settings(app, directory, record, *, overrides=None):
+    """The settings object of a sweep directory's ``record`` (:func:`read_record`), with
+    ``overrides``; a setting this version does not know (an edited or a newer record) is a
+    ``ValueError`` naming the file, not a ``TypeError``."""
+    try:
+        return app.make_settings(**{**record["settings"], **(overrides or {})})
+    except TypeError as err:                       # an unknown or missing setting
+        raise ValueError(f"{os.path.join(directory, app.record_name)}: its settings do not "
+                         f"fit this version of {app.name} ({err})") from None
+
+
 def data_source(app, *, folder=None, format=None, synthetic=None):
     """The recorded description of an application's data: a folder (absolute, with its
     layout when the application has several) or a built-in synthetic set."""
@@ -255,11 +266,7 @@ def evaluate_experiment(app, directory, *, test=None, overrides=None, n_bootstra
     from medkeras.experiment.results import SweepResults
 
     record = read_record(directory, app.record_name)
-    try:
-        settings = app.make_settings(**{**record["settings"], **(overrides or {})})
-    except TypeError as err:                       # an unknown or missing setting
-        raise ValueError(f"{os.path.join(directory, app.record_name)}: its settings do not "
-                         f"fit this version of {app.name} ({err})") from None
+    settings = recorded_settings(app, directory, record, overrides=overrides)
     if test is None:
         test = app.load_split(record["data"], settings, "test", out=directory)
     out = os.path.join(directory, app.name)

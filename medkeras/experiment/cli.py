@@ -295,14 +295,14 @@ def _evaluate(app, args):
 
 
 def _export(app, args):
-    from medkeras.experiment.app import read_record
+    from medkeras.experiment.app import read_record, recorded_settings
     from medkeras.experiment.sweep import export_cell
 
     record = read_record(args.directory, app.record_name)
     cell = {"scheme": args.scheme, "fraction": args.fraction, "seed": args.seed}
     task = None
     if args.quantize is not None:            # calibration and check need the sweep's patches
-        settings = app.make_settings(**record["settings"])
+        settings = recorded_settings(app, args.directory, record)
         task = app.make_task(app.load_split(record["data"], settings, "train",
                                             out=args.directory),
                              app.load_split(record["data"], settings, "test",
@@ -464,13 +464,21 @@ def application_main(app, argv=None, *, description=None):
     return run_command(build_parser(app, description=description).parse_args(argv))
 
 
+def _print_error(message):
+    """``error: message`` on stderr, through tqdm: its write() clears an open progress
+    bar's line first, so the message starts a line of its own."""
+    from tqdm import tqdm
+
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
 def run_command(args):
     """Run ``args.run(args)``; user mistakes → ``error: …`` on stderr and exit status 2
     (argparse's status for a bad command line).
 
     ``--out`` is checked first (:func:`medkeras.io.outputs.check_output`; ``args.out_kind``
-    says ``file`` where the output is one file).  Caught: our own errors (unavailable weights, a bad dataset folder or caffemodel; all
-    ``ValueError``s), any ``OSError`` (missing, unreadable or unwritable files and folders,
+    says ``file`` where the output is one file).  Caught: our own errors (unavailable
+    weights, a bad dataset folder or caffemodel; all ``ValueError``s), any ``OSError`` (missing, unreadable or unwritable files and folders,
     a bad gzip), ``EOFError`` (a truncated compressed file) and decoding errors
     (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are ``ValueError``s).  Cells of a
     sweep that failed (``--executor ray``, after a retry) → ``error: …`` and exit status 1,
@@ -489,12 +497,10 @@ def run_command(args):
         message = str(err)
         if isinstance(err, OSError) and err.filename and str(err.filename) not in message:
             message = f"{err.filename}: {message}"
-        from tqdm import tqdm      # its write() clears an open progress bar's line first
-
-        tqdm.write(f"error: {message or type(err).__name__}", file=sys.stderr)
+        _print_error(message or type(err).__name__)
         return USER_ERROR
     except CellsFailedError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _print_error(str(err))
         return CELLS_FAILED
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)

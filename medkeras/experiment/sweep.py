@@ -624,8 +624,6 @@ def quantize_cell(model, task, path, *, calibration=256, check=2000, seed=0):
     float and the int8 model, and their largest probability difference."""
     import time
 
-    from sklearn.metrics import roc_auc_score
-
     from medkeras.quantize import QuantizedModel, quantize_int8
 
     def prepare(images):
@@ -645,14 +643,8 @@ def quantize_cell(model, task, path, *, calibration=256, check=2000, seed=0):
         start = time.perf_counter()
         outputs[name] = scorer.predict(x, batch_size=64, verbose=0)
         report[f"{name}_patches_per_s"] = round(len(x) / (time.perf_counter() - start), 1)
-        if task.positive_classes is None:
-            auc = (roc_auc_score(y, outputs[name], multi_class="ovr", average="macro",
-                                 labels=np.arange(task.classes))
-                   if len(np.unique(y)) == task.classes else float("nan"))
-        else:
-            positive = np.isin(y, task.positive_classes)
-            score = outputs[name][:, list(task.positive_classes)].sum(axis=1)
-            auc = roc_auc_score(positive, score) if 0 < positive.sum() < len(y) else float("nan")
+        auc = auc_of(class_labels(y, task.positive_classes),        # as a cell's test AUC
+                     positive_scores(outputs[name], task.positive_classes))
         report[f"{name}_auc"] = round(float(auc), 4)
     report["max_probability_difference"] = round(
         float(np.abs(outputs["float32"] - outputs["int8"]).max()), 4)

@@ -344,11 +344,9 @@ def read_group_table(path, names, *, group_column="group", noun="case", complete
 
 
 def link_out_of(folder, path):
-    """The problem of ``path`` if it is a symbolic link leading out of ``folder``, else
-    None: data is read only from the folder given, so that what was checked and recorded is
-    what was used."""
-    if not outside(folder, path):
-        return None
+    """The problem of ``path``, a symbolic link leading out of ``folder`` (:func:`outside`
+    says which are): data is read only from the folder given, so that what was checked and
+    recorded is what was used."""
     return (f"{path}: a symbolic link to {pathlib.Path(path).resolve()}, outside {folder}; "
             "copy the file into the folder instead")
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from medkeras.io.files import DatasetFolderError
 
-__all__ = ["MAX_PIXELS", "read_image", "to_channels"]
+__all__ = ["MAX_PIXELS", "WIDE_GREY_MODES", "read_image", "to_channels"]
 
 #: The largest image accepted, in pixels (a 16k × 16k slide tile).
 MAX_PIXELS = 16384 * 16384
