@@ -72,15 +72,18 @@ def main():
     parser.add_argument("--rounds", type=int, default=5,
                         help="measurements per variant, interleaved (the median is shown)")
     parser.add_argument("--bfloat16", action="store_true",
-                        help="also the mixed_bfloat16 variants (slow on CPUs without native "
-                             "bfloat16: TensorFlow emulates it)")
+                        help="also the mixed_bfloat16 variants (on a CPU without native "
+                             "bfloat16 TensorFlow emulates it, about 7× slower to train: "
+                             "one step per round there)")
     args = parser.parse_args()
     from medkeras.precision import cpu_has_native_bfloat16, precision_scope
 
     print(f"TF {tf.__version__}, Keras {keras.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}, "
           f"native bfloat16: {cpu_has_native_bfloat16()}, batch {args.batch}, "
-          f"{args.rounds} interleaved rounds of {args.steps} steps (median; best in brackets)")
+          f"{args.rounds} interleaved rounds of {args.steps} steps (median; best in brackets)"
+          + ("" if cpu_has_native_bfloat16() or not args.bfloat16
+             else "; bfloat16 emulated: 1 step per round"))
 
     def in_precision(build, precision):
         def built():
@@ -88,32 +91,35 @@ def main():
                 return build()
         return built
 
+    steps = args.steps
     variants = [
-        ("keras AlexNet, groups=2 (baseline)", lambda: naive_alexnet(2), False),
-        ("medkeras.AlexNet", lambda: medkeras.AlexNet(classes=2), False),
-        ("medkeras.AlexNet + XLA", lambda: medkeras.AlexNet(classes=2), True),
-        ("medkeras.SqueezeNet", lambda: medkeras.SqueezeNet(classes=2), False),
-        ("medkeras.SqueezeNet + XLA", lambda: medkeras.SqueezeNet(classes=2), True),
+        ("keras AlexNet, groups=2 (baseline)", lambda: naive_alexnet(2), False, steps),
+        ("medkeras.AlexNet", lambda: medkeras.AlexNet(classes=2), False, steps),
+        ("medkeras.AlexNet + XLA", lambda: medkeras.AlexNet(classes=2), True, steps),
+        ("medkeras.SqueezeNet", lambda: medkeras.SqueezeNet(classes=2), False, steps),
+        ("medkeras.SqueezeNet + XLA", lambda: medkeras.SqueezeNet(classes=2), True, steps),
     ]
     if args.bfloat16:
+        half_steps = steps if cpu_has_native_bfloat16() else 1      # emulated: slow
         variants += [
             ("medkeras.AlexNet, bfloat16",
-             in_precision(lambda: medkeras.AlexNet(classes=2), "bfloat16"), False),
+             in_precision(lambda: medkeras.AlexNet(classes=2), "bfloat16"), False, half_steps),
             ("medkeras.SqueezeNet, bfloat16",
-             in_precision(lambda: medkeras.SqueezeNet(classes=2), "bfloat16"), False)]
+             in_precision(lambda: medkeras.SqueezeNet(classes=2), "bfloat16"), False,
+             half_steps)]
     prepared = []
-    for name, build, jit in variants:                       # compile and warm up every one
+    for name, build, jit, variant_steps in variants:       # compile and warm up every one
         train, infer = prepare(build(), jit, args.batch)
         train(), train(), infer(), infer()
-        prepared.append((name, train, infer))
-    rates = {name: ([], []) for name, _, _ in prepared}
+        prepared.append((name, train, infer, variant_steps))
+    rates = {name: ([], []) for name, *_ in prepared}
     for _ in range(args.rounds):                            # interleaved: load hits them all
-        for name, train, infer in prepared:
-            rates[name][0].append(rate(train, args.batch, args.steps))
-            rates[name][1].append(rate(infer, args.batch, args.steps))
+        for name, train, infer, variant_steps in prepared:
+            rates[name][0].append(rate(train, args.batch, variant_steps))
+            rates[name][1].append(rate(infer, args.batch, variant_steps))
     base = [float(np.median(r)) for r in rates[prepared[0][0]]]
     print(f"{'model':38s} {'train img/s':>18s} {'ratio':>6s} {'infer img/s':>18s} {'ratio':>6s}")
-    for name, _, _ in prepared:
+    for name, *_ in prepared:
         train, infer = (float(np.median(r)) for r in rates[name])
         best_train, best_infer = (max(r) for r in rates[name])
         print(f"{name:38s} {train:9.1f} [{best_train:6.1f}] {train / base[0]:6.2f} "

@@ -4,13 +4,13 @@ import argparse
 import os
 import sys
 
-from medkeras.experiment.cli import BACKBONE_NAMES
+from medkeras.experiment.cli import BACKBONE_NAMES, add_precision_option
 
 
 def _demo(args):
     from medkeras.demo import DemoConfig, run_demo
     run_demo(DemoConfig(out=args.out, patches=args.patches, epochs=args.epochs,
-                        batch=args.batch, seed=args.seed))
+                        batch=args.batch, seed=args.seed, precision=args.precision))
 
 
 def _report(args):
@@ -43,6 +43,7 @@ def main(argv=None):
     demo.add_argument("--epochs", type=int, default=3)
     demo.add_argument("--batch", type=int, default=16)
     demo.add_argument("--seed", type=int, default=0)
+    add_precision_option(demo)
     demo.set_defaults(run=_demo)
     report = sub.add_parser("report", help="rebuild the HTML report of a sweep directory")
     report.add_argument("directory")

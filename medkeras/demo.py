@@ -22,6 +22,7 @@ class DemoConfig:
     epochs: int = 3
     batch: int = 16
     seed: int = 0
+    precision: str = "auto"
     schemes: tuple = DEFAULT_SCHEMES
 
 
@@ -71,7 +72,7 @@ def run_demo(config, *, log=print):
     from medkeras.experiment.sweep import SweepConfig, run_sweep
 
     sweep = SweepConfig(backbone="squeezenet", schemes=tuple(config.schemes),
-                        seeds=(config.seed,),
+                        seeds=(config.seed,), precision=config.precision,
                         train=TrainConfig(epochs=config.epochs, batch_size=config.batch,
                                           patience=config.epochs, tensorboard=False))
     started = time.perf_counter()

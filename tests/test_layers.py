@@ -23,14 +23,31 @@ def test_space_to_depth_conv_equals_strided_conv(size, kernel, stride, channels)
     fast.build(x.shape)
     plain.build(x.shape)
     plain.set_weights(fast.get_weights())
+    np.testing.assert_allclose(fast(x, training=True), plain(x), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(fast(x), plain(x), rtol=1e-5, atol=1e-5)
 
     # The weight gradient, where the speed-up lies, is the same too.
     def kernel_gradient(layer):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x) ** 2)
+            loss = tf.reduce_sum(layer(x, training=True) ** 2)
         return tape.gradient(loss, layer.kernel)
     np.testing.assert_allclose(kernel_gradient(fast), kernel_gradient(plain), rtol=1e-4, atol=1e-3)
+
+
+def graph_ops(function, *args):
+    return {op.type for op in tf.function(function).get_concrete_function(*args).graph.get_operations()}
+
+
+def test_space_to_depth_conv_rewrites_only_where_the_kernel_trains():
+    """Training a trainable kernel takes the rewrite; inference and a frozen layer the plain
+    strided convolution, which is faster forward."""
+    x = tf.zeros((1, 35, 35, 3))
+    layer = SpaceToDepthConv2D(4, 11, strides=4)
+    layer.build(x.shape)
+    assert "SpaceToDepth" in graph_ops(lambda x: layer(x, training=True), x)
+    assert "SpaceToDepth" not in graph_ops(lambda x: layer(x, training=False), x)
+    layer.trainable = False
+    assert "SpaceToDepth" not in graph_ops(lambda x: layer(x, training=True), x)
 
 
 def test_space_to_depth_conv_rejects_unsupported_settings():

@@ -80,8 +80,9 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     The patch of pixel ``(r, c)`` is exactly the training patch of
     :func:`apps.cimt.patches.extract_patches` (same boxes, same ``crop_and_resize``), so
     the value at ``(r, c)`` equals the model's output on that patch.  Patches are cut and
-    classified ``batch_size`` at a time (a loop over batches, never over pixels); only one
-    batch of patches is in memory.
+    classified ``batch_size`` at a time (a loop over batches, never over pixels), the next
+    batch cut while the network classifies this one; at most two batches of patches are in
+    memory.
 
     Parameters
     ----------
@@ -128,8 +129,11 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     out = np.empty((len(grid), 2), np.float32)
     # A Keras model's compiled predict function: 1.5–3× a plain eager call on CPU.
     infer = getattr(model, "predict_on_batch", None) or (lambda x: model(x, training=False))
-    for start, patches in patch_batches(image, boxes, size=size, batch_size=batch_size,
-                                        preprocess=preprocess):
+    from medkeras.data.prefetch import prefetched
+
+    batches = patch_batches(image, boxes, size=size, batch_size=batch_size,
+                            preprocess=preprocess)
+    for start, patches in prefetched(batches):          # the next batch is cut meanwhile
         probabilities = np.asarray(infer(patches))
         if probabilities.ndim != 2 or probabilities.shape[0] != len(patches):
             raise ValueError(f"the model must return (n, classes) scores, got shape "

@@ -15,7 +15,10 @@ import argparse
 import os
 import sys
 
-__all__ = ["BACKBONE_NAMES", "DEMO_SCHEMES", "application_main", "build_parser",
+from medkeras.precision import PRECISIONS
+
+__all__ = ["BACKBONE_NAMES", "DEMO_SCHEMES", "add_precision_option", "application_main",
+           "build_parser",
            "comma_floats", "comma_ints", "comma_strings", "quiet_tensorflow", "run_command"]
 
 #: The backbones' command-line names (``medkeras.models.BACKBONES``, without importing it).
@@ -133,7 +136,12 @@ def _add_training_options(parser, app, *, epochs, demo=False):
                         help="bootstrap resamples of the confidence intervals (default 1000)")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="train only; `evaluate` later")
-    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="auto",
+    add_precision_option(parser)
+
+
+def add_precision_option(parser):
+    """``--precision float32|bfloat16|auto``: the sweeps' and the core demo's one option."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of training and inference; auto: bfloat16 (Keras' "
                              "mixed_bfloat16) on CPUs with native bfloat16 (AVX-512 BF16, AMX) "
                              "and no GPU, else float32 (default auto; recorded in the sweep)")

@@ -23,9 +23,10 @@ class AlexNet(TunableModel):
     conv2 (256 5×5, 2 groups) → ReLU → LRN → pool; conv3 (384 3×3); conv4 (384 3×3, 2 groups);
     conv5 (256 3×3, 2 groups) → pool; fc6, fc7 (4096, ReLU, dropout 0.5); fc8 (``classes``)
     → softmax.  LRN: size 5, alpha 1e-4, beta 0.75, k 1.  Grouped convolutions run as two
-    convolutions and conv1 as an exact space-to-depth convolution, which trains about 2.5×
-    faster on CPU than Keras' ``groups=2`` version (``bench/bench_alexnet.py``) with the same
-    weight layout.
+    convolutions and a trainable conv1 trains as an exact space-to-depth convolution (and
+    infers as a plain strided one, faster there): about 2.5× Keras' ``groups=2`` version's
+    training speed on CPU and 1.05× its inference speed (``bench/bench_alexnet.py``), with
+    the same weight layout.
 
     Parameters
     ----------
