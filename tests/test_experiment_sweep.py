@@ -1,12 +1,6 @@
 """Sweeps: end to end with a report, killed and resumed without loss, automatic depth."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import numpy as np
 import pandas as pd

@@ -30,8 +30,6 @@ def test_candidate_table_labels_candidates_by_the_polyp_under_their_centre():
     for frame in frames:
         rows = table[table.frame == frame.name]
         assert 0 < len(rows) <= 8
-        centre_r = np.round((rows.y0 + rows.y1) / 2).astype(int)
-        centre_c = np.round((rows.x0 + rows.x1) / 2).astype(int)
         assert (rows.polyp.to_numpy() >= 0).all()
         # label 1 ⇔ the candidate's polyp id is a label of this frame
         assert ((rows.label == 1) == (rows.polyp > 0)).all()

@@ -72,8 +72,7 @@ def test_less_data_is_reported_per_scheme(tmp_path):
 
 
 def test_a_cell_without_a_recorded_status_is_judged_by_its_history(tmp_path):
-    results = _sweep(tmp_path, [("scratch", 1.0, 0, 1.0, None, 60)])
-    cell = results.cells[0]
+    _sweep(tmp_path, [("scratch", 1.0, 0, 1.0, None, 60)])
     (tmp_path / "cells" / cell_name("scratch", 1.0, 0) / "run" / "result.json").write_text(
         json.dumps({"history": [{"val_auc": v} for v in (0.6, 0.7, 0.8)], "best_epoch": 2,
                     "epochs_run": 3}))

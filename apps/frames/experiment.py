@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .settings import CROP, FrameSettings
+from .settings import CROP
 
 __all__ = ["BASELINE", "FPRS", "Frame", "HeldOutFrames", "baseline_scores", "cached_baseline",
            "crop_offsets", "evaluate_frames", "frame_crops", "load_frames", "make_task"]

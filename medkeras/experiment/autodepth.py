@@ -6,7 +6,6 @@ the validation AUC exceeds the upper end of the 95% DeLong interval of the best 
 far; the first depth that does not is where the search stops.
 """
 
-import json
 import os
 
 from medkeras.atomic import write_json_atomic

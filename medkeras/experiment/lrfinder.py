@@ -123,8 +123,6 @@ def learning_rate_range_test(model, x, y, *, optimizer, batch_size=64, steps=100
     -------
     RangeTest
     """
-    import keras
-
     if steps < 10 or not 0 < start < stop:
         raise ValueError(f"the range test needs steps >= 10 and 0 < start < stop; got "
                          f"steps={steps}, start={start}, stop={stop}")

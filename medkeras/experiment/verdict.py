@@ -120,7 +120,6 @@ def sweep_verdict(results):
     adjusted = dict(zip(others, holm(raw) if raw else []))
     status = {s: next((c.status for c in cells if c.status != "converged"), "converged")
               for s, cells in by_scheme.items()}
-    unconverged = {s for s, value in status.items() if value != "converged"}
     seeds = sorted({c.seed for cells in by_scheme.values() for c in cells})
     rows = [{"scheme": s, "test AUC (mean of seeds)": aucs[s],
              ("p vs best (paired bootstrap, Holm)" if np.ndim(scores[best]) == 2
