@@ -4,9 +4,10 @@ Frames: the first ``--frames`` Kvasir-SEG images from ``../shared`` when present
 synthetic frames of the polyp demo's size.  Models: SqueezeNet with random weights (the
 timing does not depend on them) exported as ``apps.polyp`` expects, once as float32 and
 once with an int8 TFLite file (``export --quantize int8``), both with the application's
-default settings.  The baseline is the network alone (float32 Keras ``predict``) on as many
+default settings.  The baseline is the network alone (float32, the forward pass every
+inference path uses: :func:`medkeras.inference.inference_function`, XLA-compiled) on as many
 patches as ``detect`` scored, already in memory: what scoring would cost with nothing else
-to do.  Each variant runs ``--rounds`` times, interleaved; the median is shown.
+to do; Keras' ``predict_on_batch`` (no XLA) is shown beside it.  Each variant runs ``--rounds`` times, interleaved; the median is shown.
 
     python bench/bench_detect.py [--frames 20] [--rounds 3]
 """
@@ -103,12 +104,18 @@ def main():
     in_memory = np.random.default_rng(2).uniform(-100, 100, (min(patches, 256), 227, 227, 3)
                                                  ).astype(np.float32)
 
-    def network_alone():
-        for start in range(0, patches, len(in_memory)):
-            model.predict_on_batch(in_memory[:min(len(in_memory), patches - start)])
+    from medkeras.inference import inference_function
 
-    network_alone()
-    variants = {"network alone (float32, patches in memory)": network_alone,
+    def network_alone(infer):
+        def run():
+            for start in range(0, patches, len(in_memory)):
+                infer(in_memory[:min(len(in_memory), patches - start)])
+        run()                                                            # warm up
+        return run
+
+    variants = {"network alone (float32, patches in memory)":
+                network_alone(inference_function(model)),
+                "network alone, Keras predict_on_batch": network_alone(model.predict_on_batch),
                 "detect, float32 export": run_detect("float32"),
                 "detect, int8 export": run_detect("int8")}
     seconds = interleaved_seconds(variants, args.rounds)

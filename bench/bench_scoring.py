@@ -4,8 +4,10 @@ The sweeps score their test sets through ``medkeras.data.predict_in_chunks`` ove
 ``LazyPatches`` (as the polyp application does: boxes of candidates on frames, each cut in
 8 orientations by ``crop_patches`` and preprocessed).  Serial: cut a chunk, then score it.
 Pipelined (the default): the next chunk is cut while this one is scored.  The baseline is
-the network alone on patches already in memory.  Variants are interleaved over rounds; the
-median patches/s is printed with its ratio to the network alone.
+the network alone on patches already in memory, through the forward pass every inference
+path uses (:func:`medkeras.inference.inference_function`, XLA-compiled); Keras' ``predict``
+without XLA is shown beside it.  Variants are interleaved over rounds; the median
+patches/s is printed with its ratio to the network alone.
 
     python bench/bench_scoring.py [--model squeezenet|alexnet] [--patches 1024] [--rounds 3]
 """
@@ -19,6 +21,7 @@ import numpy as np
 
 import medkeras
 from medkeras.data import LazyPatches, crop_patches, predict_in_chunks
+from medkeras.inference import inference_function
 from timing import interleaved_seconds
 
 
@@ -44,8 +47,11 @@ def main():
     lazy = LazyPatches(cut, args.patches)
     model = (medkeras.SqueezeNet if args.model == "squeezenet" else medkeras.AlexNet)(classes=2)
     in_memory = lazy[:args.chunk]
+    infer = inference_function(model)                    # what predict_in_chunks runs
     variants = {
         "network alone (patches in memory)":
+            lambda: [infer(in_memory) for _ in range(args.patches // args.chunk)],
+        "network alone, Keras predict (no XLA)":
             lambda: [model.predict(in_memory, batch_size=64, verbose=0)
                      for _ in range(args.patches // args.chunk)],
         "serial: cut, then score": lambda: predict_in_chunks(model, lazy, chunk=args.chunk,
@@ -62,7 +68,7 @@ def main():
     base = np.median(rates["network alone (patches in memory)"])
     for name, values in rates.items():
         print(f"{name:40s} {np.median(values):8.1f} patches/s  {np.median(values) / base:5.2f}")
-    serial, piped = (np.median(rates[k]) for k in list(variants)[1:])
+    serial, piped = (np.median(rates[k]) for k in list(variants)[2:])
     print(f"pipelined / serial: {piped / serial:.2f}")
 
 

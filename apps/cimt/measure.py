@@ -30,6 +30,8 @@ from typing import NamedTuple
 import numpy as np
 
 from medkeras.checks import integer_at_least, non_negative_number, positive_number
+from medkeras.data.prefetch import prefetched
+from medkeras.inference import inference_function
 from scipy import ndimage
 
 from .data import check_roi
@@ -127,10 +129,8 @@ def dense_confidence(model, image, roi, *, fov_mm, mm_per_pixel, stride=1, batch
     grid = np.stack(np.meshgrid(rows, columns, indexing="ij"), axis=-1).reshape(-1, 2)
     boxes = patch_boxes(grid, fov_px)
     out = np.empty((len(grid), 2), np.float32)
-    # A Keras model's compiled predict function: 1.5–3× a plain eager call on CPU.
-    infer = getattr(model, "predict_on_batch", None) or (lambda x: model(x, training=False))
-    from medkeras.data.prefetch import prefetched
-
+    infer = (inference_function(model) if hasattr(model, "predict_on_batch")
+             else lambda x: model(x, training=False))      # any callable: as it is
     batches = patch_batches(image, boxes, size=size, batch_size=batch_size,
                             preprocess=preprocess)
     for start, patches in prefetched(batches):          # the next batch is cut meanwhile

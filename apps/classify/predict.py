@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from medkeras.inference import inference_function
+
 __all__ = ["image_paths", "predict_images"]
 
 
@@ -67,7 +69,7 @@ def predict_images(source, *, model_dir, out, batch_size=32, progress=True):
         chunk = paths[start:start + batch_size]
         images = np.stack([resize_image(read_image(p, channels=settings.channels),
                                         settings.size) for p in chunk])
-        probabilities = np.asarray(model.predict_on_batch(model.preprocess(images)))
+        probabilities = inference_function(model)(model.preprocess(images))
         for path, p in zip(chunk, probabilities):
             rows.append({"path": str(path), **{f"p({name})": float(v)
                                                for name, v in zip(classes, p)},

@@ -24,6 +24,8 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from medkeras.inference import inference_function
+
 __all__ = ["score_video"]
 
 COLUMNS = ["frame", "time_s", "informativeness", "informative"]
@@ -44,7 +46,7 @@ def _score_chunk(model, images, offsets):
     from .experiment import frame_crops
 
     crops = np.concatenate([frame_crops(image, offsets) for image in images])
-    probabilities = np.asarray(model.predict_on_batch(crops))[:, 1]
+    probabilities = inference_function(model)(crops)[:, 1]
     return probabilities.reshape(len(images), len(offsets)).mean(axis=1)
 
 

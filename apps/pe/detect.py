@@ -18,6 +18,8 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from medkeras.inference import inference_function
+
 __all__ = ["detect"]
 
 
@@ -58,7 +60,7 @@ def detect(volume, *, model_dir, out, lungs=None, threshold=0.5, progress=True):
             stored.reshape(-1, *stored.shape[2:])[index[0] * AUGMENTATIONS:
                                                    index[0] * AUGMENTATIONS + len(rows)] = rows
             use = np.tile(averaged, len(rows) // AUGMENTATIONS)
-            p = np.asarray(model.predict_on_batch(upsample_patches(rows[use])))[:, 1]
+            p = inference_function(model)(upsample_patches(rows[use]))[:, 1]
             probabilities += np.bincount(index[use], weights=p, minlength=n) / averaged.sum()
             bar.update(len(np.unique(index)))
         bar.close()

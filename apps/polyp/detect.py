@@ -18,6 +18,8 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from medkeras.inference import inference_function
+
 
 def score_candidates(model, image, candidates, settings):
     """Mean polyp probability of each candidate over its augmented patches."""
@@ -35,7 +37,7 @@ def score_candidates(model, image, candidates, settings):
         part = slice(start, start + 256)
         patches = crop_patches(image[None].astype(np.float32), boxes[part], zeros[part],
                                orientation[part])
-        probabilities = np.asarray(model.predict_on_batch(medkeras.preprocess_input(patches)))
+        probabilities = inference_function(model)(medkeras.preprocess_input(patches))
         np.add.at(sums, source[part], probabilities[:, 1])
     return sums / np.bincount(source, minlength=len(table))
 

@@ -464,7 +464,8 @@ class LazyPatches:
 
 
 def predict_in_chunks(model, patches, *, batch_size=64, chunk=2048, prefetch=1):
-    """``model.predict`` over an array or :class:`LazyPatches`, ``chunk`` patches at a time.
+    """The model's outputs over an array or :class:`LazyPatches`, ``chunk`` patches at a time
+    (:func:`medkeras.inference.inference_function`: XLA-compiled, ``batch_size`` at once).
 
     Cutting and predicting overlap: while the network scores one chunk, a worker thread
     cuts the next ``prefetch`` (:func:`medkeras.data.prefetch.prefetched`; NumPy and
@@ -475,8 +476,9 @@ def predict_in_chunks(model, patches, *, batch_size=64, chunk=2048, prefetch=1):
     batches, same order.
     """
     from medkeras.data.prefetch import prefetched
+    from medkeras.inference import inference_function
 
+    infer = inference_function(model, batch_size=batch_size)
     cut = (np.asarray(patches[start:start + chunk]) for start in range(0, len(patches), chunk))
-    outputs = [model.predict(batch, batch_size=batch_size, verbose=0)
-               for batch in prefetched(cut, depth=prefetch)]
+    outputs = [infer(batch) for batch in prefetched(cut, depth=prefetch)]
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]))
