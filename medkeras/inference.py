@@ -45,7 +45,7 @@ def inference_function(model, *, batch_size=64, jit_compile=None):
     ----------
     model : keras.Model or object with ``predict_on_batch``
         A Keras model; anything else (the int8 model of :mod:`medkeras.quantize`) is used
-        through its own ``predict_on_batch``.
+        through its own ``predict_on_batch``, ``batch_size`` samples at a time.
     batch_size : int
         Largest batch run at once (memory: activations of ``batch_size`` samples).
     jit_compile : bool, optional
@@ -63,7 +63,10 @@ def inference_function(model, *, batch_size=64, jit_compile=None):
     batch_size = integer_at_least(batch_size, "batch_size")
     if not isinstance(model, keras.Model):
         def infer(images):
-            return np.asarray(model.predict_on_batch(np.asarray(images)))
+            images = np.asarray(images)
+            outputs = [np.asarray(model.predict_on_batch(images[start:start + batch_size]))
+                       for start in range(0, len(images), batch_size)]
+            return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
         infer.jit_compile = False
         return infer
     if jit_compile is None:

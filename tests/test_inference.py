@@ -60,13 +60,17 @@ def test_xla_by_default_for_float32_and_off_under_mixed_precision():
 
 
 def test_a_model_that_is_not_keras_is_used_through_its_predict_on_batch():
+    sizes = []
+
     class Scorer:
         def predict_on_batch(self, x):
+            sizes.append(len(x))
             return np.asarray(x)[:, :2] * 2
-    infer = inference_function(Scorer())
+    infer = inference_function(Scorer(), batch_size=2)
     assert not infer.jit_compile
-    out = infer(np.ones((3, 4), np.float32))
-    np.testing.assert_array_equal(out, np.full((3, 2), 2.0))
+    out = infer(np.arange(20, dtype=np.float32).reshape(5, 4))
+    np.testing.assert_array_equal(out, np.arange(20).reshape(5, 4)[:, :2] * 2)
+    assert sizes == [2, 2, 1]
 
 
 def test_bad_batch_size_is_refused():

@@ -624,6 +624,7 @@ def quantize_cell(model, task, path, *, calibration=256, check=2000, seed=0):
     float and the int8 model, and their largest probability difference."""
     import time
 
+    from medkeras.inference import inference_function
     from medkeras.quantize import QuantizedModel, quantize_int8
 
     def prepare(images):
@@ -639,9 +640,10 @@ def quantize_cell(model, task, path, *, calibration=256, check=2000, seed=0):
               "calibration_patches": int(len(picked)), "checked_test_patches": int(len(y))}
     outputs = {}
     for name, scorer in (("float32", model), ("int8", int8)):
-        scorer.predict(x[:8], batch_size=8, verbose=0)                 # warm up
+        infer = inference_function(scorer)           # as the inference commands run it
+        infer(x[:64])                                                  # warm up
         start = time.perf_counter()
-        outputs[name] = scorer.predict(x, batch_size=64, verbose=0)
+        outputs[name] = infer(x)
         report[f"{name}_patches_per_s"] = round(len(x) / (time.perf_counter() - start), 1)
         auc = auc_of(class_labels(y, task.positive_classes),        # as a cell's test AUC
                      positive_scores(outputs[name], task.positive_classes))
