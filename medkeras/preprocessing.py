@@ -23,8 +23,11 @@ def preprocess_input(images):
     array([[[23.99, 11.33,  5.32]]], dtype=float32)
     """
     _check_channels(images, 3, "preprocess_input")
-    if isinstance(images, np.ndarray):
-        return images[..., ::-1].astype(np.float32) - np.asarray(IMAGENET_MEAN_BGR, np.float32)
+    if isinstance(images, np.ndarray):                  # one pass: flip, cast and subtract
+        out = np.empty(images.shape, np.float32)
+        np.subtract(images[..., ::-1], np.asarray(IMAGENET_MEAN_BGR, np.float32), out=out,
+                    dtype=np.float32)
+        return out
     images = tf.cast(images, tf.float32)
     return tf.reverse(images, axis=[-1]) - tf.constant(IMAGENET_MEAN_BGR, tf.float32)
 

@@ -148,6 +148,13 @@ def test_preprocess_input_and_channel_helpers():
                                                                   np.float32)
     np.testing.assert_allclose(medkeras.preprocess_input(rgb), expected)
     np.testing.assert_allclose(medkeras.preprocess_input(tf.constant(rgb)), expected)
+    # NumPy in any dtype: float32 out, bit for bit the tensor path's values
+    images = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3))
+    for dtype in (np.uint8, np.uint16, np.float32, np.float64):
+        x = images.astype(dtype)
+        got = medkeras.preprocess_input(x)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, medkeras.preprocess_input(tf.constant(x)).numpy())
     with pytest.raises(ValueError, match="3 channels"):
         medkeras.preprocess_input(np.zeros((4, 4, 2)))
     grey = np.arange(6).reshape(2, 3)
